@@ -1,0 +1,87 @@
+# profilake — run `make` for the list of targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+ifdef FAST
+PYTEST_ARGS += --skip-slow
+endif
+
+.PHONY: help setup system-deps demo test test-fast lint format services-up services-down \
+        services-status kafka-up kafka-down redis-up redis-down mlflow-ui generate produce bench clean
+
+help: ## show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@command -v java >/dev/null || (echo "Java 17 is required (apt-get install openjdk-17-jdk-headless)" && exit 1)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+system-deps: ## install redis-server and Maven from Debian packages when missing
+	@command -v redis-server >/dev/null || ($(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null)
+	@command -v mvn >/dev/null || ($(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq maven >/dev/null)
+
+setup: $(STAMP) system-deps ## create .venv, install Python deps, redis-server, Maven and the Kafka broker jars
+	@$(BIN)/profilake-services kafka install
+
+demo: setup services-up ## run the whole platform end to end on embedded defaults and print a summary
+	@$(BIN)/python -m jobs.demo
+
+test: setup ## run the test suite (FAST=1 skips slow end-to-end tests)
+	@PROFILAKE_ENV=test $(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: ## run the tests without the slow end-to-end ones
+	@$(MAKE) --no-print-directory test FAST=1
+
+lint: setup ## check style with ruff
+	@$(BIN)/ruff check pipelines jobs tests
+
+format: setup ## fix style with ruff
+	@$(BIN)/ruff check --fix pipelines jobs tests
+	@$(BIN)/ruff format pipelines jobs tests
+
+services-up: setup ## start the local Kafka broker and Redis (idempotent)
+	@$(BIN)/profilake-services all start
+
+services-down: ## stop the local Kafka broker and Redis
+	@if [ -x $(BIN)/profilake-services ]; then $(BIN)/profilake-services all stop; fi
+
+services-status: ## show whether Kafka and Redis are running
+	@$(BIN)/profilake-services all status
+
+kafka-up: setup ## start only the Kafka broker
+	@$(BIN)/profilake-services kafka start
+
+kafka-down: ## stop only the Kafka broker
+	@$(BIN)/profilake-services kafka stop
+
+redis-up: setup ## start only Redis
+	@$(BIN)/profilake-services redis start
+
+redis-down: ## stop only Redis
+	@$(BIN)/profilake-services redis stop
+
+mlflow-ui: setup ## serve the MLflow UI for the local sqlite store on 127.0.0.1:5000
+	@$(BIN)/profilake-services mlflow-ui
+
+generate: setup ## generate source files (CUSTOMERS=, DAYS=)
+	@$(BIN)/profilake-generate $(if $(CUSTOMERS),--customers $(CUSTOMERS)) $(if $(DAYS),--days $(DAYS))
+
+produce: setup kafka-up ## send live events to Kafka (RATE=, DURATION=)
+	@$(BIN)/profilake-produce $(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION))
+
+bench: setup services-up ## run the benchmarks, print a table, write var/bench/latest.json
+	@$(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
+
+clean: services-down ## stop services and delete local data (var/), caches and the venv
+	rm -rf var $(VENV) .pytest_cache .ruff_cache *.egg-info spark-warehouse metastore_db derby.log

@@ -1,0 +1,1 @@
+"""profilake: real-time customer profiles and segments for customer-support chatbots."""

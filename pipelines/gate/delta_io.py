@@ -1,0 +1,99 @@
+"""Low-level Delta writes shared by the gate and its sinks: idempotent txn confs and modes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+
+from pipelines.catalog import TableSpec
+
+TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+
+
+@dataclass(frozen=True)
+class Txn:
+    """Delta idempotent-write identity: a table skips a write whose (app_id, version) it has
+    already committed, so replaying a micro-batch or a job step never writes twice."""
+
+    app_id: str
+    version: int
+
+
+@contextmanager
+def txn_confs(spark: SparkSession, txn: Txn | None) -> Iterator[None]:
+    # Session confs, not writer options: options do not reach MERGE.
+    if txn is None:
+        yield
+        return
+    spark.conf.set(TXN_APP_ID, txn.app_id)
+    spark.conf.set(TXN_VERSION, str(txn.version))
+    try:
+        yield
+    finally:
+        spark.conf.unset(TXN_APP_ID)
+        spark.conf.unset(TXN_VERSION)
+
+
+def table_version(spark: SparkSession, path: str) -> int | None:
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+
+
+def ensure_table(df: DataFrame, spec: TableSpec) -> None:
+    """Create the table empty with ``df``'s schema if it does not exist.
+
+    Called outside any txn context: creating the table must not use up the batch's txn
+    version, or the MERGE that follows would be skipped as already committed.
+    """
+    from delta.tables import DeltaTable
+
+    if DeltaTable.isDeltaTable(df.sparkSession, spec.path):
+        return
+    writer = df.limit(0).write.format("delta").mode("append")
+    if spec.partition_by:
+        writer = writer.partitionBy(*spec.partition_by)
+    writer.save(spec.path)
+
+
+MergeClauses = Callable[["object"], "object"]  # DeltaMergeBuilder -> DeltaMergeBuilder
+
+
+def write_delta(
+    df: DataFrame,
+    spec: TableSpec,
+    mode: str,
+    *,
+    merge_on: Sequence[str] | None = None,
+    merge_clauses: MergeClauses | None = None,
+    replace_where: str | None = None,
+) -> None:
+    """Append, overwrite (optionally ``replace_where``) or MERGE ``df`` into the table."""
+    spark = df.sparkSession
+    if mode in {"append", "overwrite"}:
+        writer = df.write.format("delta").mode(mode)
+        if spec.partition_by:
+            writer = writer.partitionBy(*spec.partition_by)
+        if replace_where:
+            writer = writer.option("replaceWhere", replace_where)
+        writer.save(spec.path)
+        return
+    if mode != "merge":
+        raise ValueError(f"unknown write mode '{mode}' (append, overwrite, merge)")
+    if not merge_on:
+        raise ValueError(f"merge into '{spec.name}' needs merge_on key columns")
+    from delta.tables import DeltaTable
+
+    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in merge_on)
+    builder = DeltaTable.forPath(spark, spec.path).alias("t").merge(df.alias("s"), condition)
+    if merge_clauses is None:
+        builder = builder.whenMatchedUpdateAll().whenNotMatchedInsertAll()
+    else:
+        builder = merge_clauses(builder)
+    builder.execute()

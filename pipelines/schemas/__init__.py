@@ -1,0 +1,1 @@
+"""Schemas as named constants: parsers, generators, expectation suites and docs share them."""

@@ -1,0 +1,106 @@
+"""Layered configuration: overlay precedence, interpolation, and errors that name key and file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.catalog import Catalog
+from pipelines.config import ConfigError, load_conf
+
+BASE = """
+paths:
+  root: var
+  lakehouse: ${paths.root}/lakehouse
+kafka:
+  bootstrap_servers: 127.0.0.1:9092
+  partitions: 4
+spark:
+  settings:
+    spark.sql.shuffle.partitions: "8"
+secret: ${env:PROFILAKE_TEST_SECRET:-none}
+"""
+
+
+def _write(folder: Path, **files: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / f"{name}.yaml").write_text(text)
+    return folder
+
+
+def test_overlay_overrides_base_and_references_resolve(tmp_path):
+    d = _write(tmp_path, base=BASE, catalog="profiles:\n  path: gold/profiles\n",
+               local="paths:\n  root: /data\nkafka:\n  partitions: 12\n")
+    conf = load_conf("local", d)
+    assert conf["kafka.partitions"] == 12
+    assert conf["kafka.bootstrap_servers"] == "127.0.0.1:9092"
+    assert conf["paths.lakehouse"] == "/data/lakehouse"
+    assert Catalog(conf).path("profiles") == "/data/lakehouse/gold/profiles"
+
+
+def test_env_selects_overlay_from_environment_variable(tmp_path, monkeypatch):
+    d = _write(tmp_path, base=BASE, local="{}", cluster="kafka:\n  bootstrap_servers: k1:9092\n")
+    monkeypatch.setenv("PROFILAKE_ENV", "cluster")
+    assert load_conf(None, d)["kafka.bootstrap_servers"] == "k1:9092"
+    monkeypatch.delenv("PROFILAKE_ENV")
+    assert load_conf(None, d).env == "local"
+
+
+def test_environment_variables_and_defaults(tmp_path, monkeypatch):
+    d = _write(tmp_path, base=BASE, local="{}")
+    assert load_conf("local", d)["secret"] == "none"
+    monkeypatch.setenv("PROFILAKE_TEST_SECRET", "s3cr3t")
+    assert load_conf("local", d)["secret"] == "s3cr3t"
+
+
+def test_missing_key_names_the_key_and_the_files(tmp_path):
+    d = _write(tmp_path, base=BASE, local="{}")
+    conf = load_conf("local", d)
+    with pytest.raises(ConfigError) as err:
+        conf.get("kafka.topics.events")
+    assert "kafka.topics" in str(err.value) and "base.yaml" in str(err.value)
+
+
+def test_mistyped_overlay_key_names_the_key_and_the_file(tmp_path):
+    d = _write(tmp_path, base=BASE, local="kafka:\n  bootstrap_server: x:1\n")
+    with pytest.raises(ConfigError) as err:
+        load_conf("local", d)
+    assert "kafka.bootstrap_server" in str(err.value) and "local.yaml" in str(err.value)
+
+
+def test_overlay_of_the_wrong_kind_is_rejected(tmp_path):
+    d = _write(tmp_path, base=BASE, local="kafka:\n  partitions: [1, 2]\n")
+    with pytest.raises(ConfigError, match="kafka.partitions.*list.*number"):
+        load_conf("local", d)
+
+
+def test_open_maps_accept_new_entries(tmp_path):
+    d = _write(tmp_path, base=BASE, local="spark:\n  settings:\n    spark.foo: bar\n")
+    settings = dict(load_conf("local", d).get("spark.settings").items())
+    assert settings == {"spark.sql.shuffle.partitions": "8", "spark.foo": "bar"}
+
+
+def test_unknown_environment_and_table_are_named(tmp_path):
+    d = _write(tmp_path, base=BASE, local="{}", catalog="profiles:\n  path: p\n")
+    with pytest.raises(ConfigError, match="unknown environment 'prod'"):
+        load_conf("prod", d)
+    with pytest.raises(ConfigError, match="unknown table 'nope'"):
+        Catalog(load_conf("local", d)).path("nope")
+
+
+@pytest.mark.parametrize("env", ["local", "test", "cluster"])
+def test_shipped_environments_load(env, monkeypatch):
+    monkeypatch.setenv("PROFILAKE_KAFKA_BOOTSTRAP", "k:9092")
+    conf = load_conf(env)
+    assert conf.env == env
+    for table in Catalog(conf).names():
+        assert Catalog(conf).path(table)
+
+
+def test_cluster_overlay_points_at_object_storage_and_external_services(monkeypatch):
+    monkeypatch.delenv("PROFILAKE_KAFKA_BOOTSTRAP", raising=False)
+    conf = load_conf("cluster")
+    assert conf.path("paths.lakehouse").startswith("s3a://")
+    assert "127.0.0.1" not in conf["kafka.bootstrap_servers"]

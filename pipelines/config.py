@@ -75,9 +75,12 @@ class Conf:
     def items(self) -> Iterator[tuple[str, Any]]:
         # Direct access: keys of open maps may themselves contain dots (Spark settings).
         for k, v in self.data.items():
-            yield k, Conf(v, self.env, self.files, self.project_dir, self._full(k)) if isinstance(
-                v, Mapping
-            ) else v
+            yield (
+                k,
+                Conf(v, self.env, self.files, self.project_dir, self._full(k))
+                if isinstance(v, Mapping)
+                else v,
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return copy.deepcopy(dict(self.data))
@@ -115,7 +118,9 @@ def load_conf(env: str | None = None, directory: Path | None = None) -> Conf:
         files.append(str(catalog_file))
     overlay_file = directory / f"{env}.yaml"
     if not overlay_file.exists():
-        known = sorted(p.stem for p in directory.glob("*.yaml") if p.stem not in {"base", "catalog"})
+        known = sorted(
+            p.stem for p in directory.glob("*.yaml") if p.stem not in {"base", "catalog"}
+        )
         raise ConfigError(f"unknown environment '{env}': no {overlay_file} (known: {known})")
     _merge(merged, _read_yaml(overlay_file), str(overlay_file), prefix="")
     files.append(str(overlay_file))

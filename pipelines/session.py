@@ -41,7 +41,9 @@ def get_spark(conf: Conf, app_name: str) -> SparkSession:
             .config("spark.jars.ivy", resolve_location(conf.get("spark.ivy_dir"), conf.project_dir))
             .config("spark.driver.memory", str(conf.get("spark.driver_memory")))
             .config("spark.sql.warehouse.dir", conf.path("paths.lakehouse") + "/_warehouse")
-            .config("spark.driver.extraJavaOptions", "-Dderby.system.home=" + conf.path("paths.root"))
+            .config(
+                "spark.driver.extraJavaOptions", "-Dderby.system.home=" + conf.path("paths.root")
+            )
         )
     for key, value in conf.get("spark.settings").items():
         builder = builder.config(key, str(value))

@@ -1,4 +1,4 @@
-"""MLflow tracking store: sqlite + a local artifact folder locally, a tracking server on a cluster."""
+"""MLflow tracking store: sqlite + local artifacts on a laptop, a tracking server on a cluster."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ and their own ports, so a running demo is never touched.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("PROFILAKE_ENV", "test")
+# PySpark turns timestamps into naive local datetimes; pin local time to UTC so expected
+# values written in UTC compare equal on any machine.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 from pipelines.config import Conf, load_conf  # noqa: E402
 

@@ -77,8 +77,9 @@ def load_suite(path: Path) -> Suite:
     for i, entry in enumerate(entries):
         if "type" not in entry or not isinstance(entry.get("kwargs", {}), dict):
             raise SuiteError(f"expectation #{i} in {path} needs a 'type' and a 'kwargs' mapping")
-        expectations.append(Expectation(entry["type"], dict(entry.get("kwargs", {})),
-                                        dict(entry.get("meta", {}))))
+        expectations.append(
+            Expectation(entry["type"], dict(entry.get("kwargs", {})), dict(entry.get("meta", {})))
+        )
     return Suite(raw.get("name", path.stem), tuple(expectations), raw)
 
 

@@ -62,8 +62,9 @@ def _gx_suite(context, suite: Suite):
             ExpectationConfiguration(type=e.type, kwargs=e.kwargs, meta=e.meta).to_domain_obj()
             for e in suite.expectations
         ]
-        _state[key] = context.suites.add(gx.ExpectationSuite(name=suite.name,
-                                                             expectations=expectations))
+        _state[key] = context.suites.add(
+            gx.ExpectationSuite(name=suite.name, expectations=expectations)
+        )
     return _state[key]
 
 
@@ -80,10 +81,12 @@ def validate(df: DataFrame, suite: Suite) -> Validation:
         config = r.expectation_config
         kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
         label = by_label.get(config.type + str(sorted(kwargs.items())), config.type)
-        outcomes.append(ExpectationOutcome(
-            label=label,
-            success=bool(r.success),
-            observed=r.result.get("observed_value"),
-            unexpected_count=r.result.get("unexpected_count"),
-        ))
+        outcomes.append(
+            ExpectationOutcome(
+                label=label,
+                success=bool(r.success),
+                observed=r.result.get("observed_value"),
+                unexpected_count=r.result.get("unexpected_count"),
+            )
+        )
     return Validation(bool(result.success), tuple(outcomes), result.to_json_dict())

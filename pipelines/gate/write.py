@@ -108,8 +108,13 @@ def gated_write(
         validation = validate(good, suite)
         failures = [o.label for o in validation.failed] + _mostly_failures(suite, counts)
         report = GateReport(
-            table=table, run_id=run_id, rows_in=counts["rows"], rows_written=0,
-            rows_quarantined=counts["bad"], success=not failures, failures=failures,
+            table=table,
+            run_id=run_id,
+            rows_in=counts["rows"],
+            rows_written=0,
+            rows_quarantined=counts["bad"],
+            success=not failures,
+            failures=failures,
             version_before=table_version(spark, spec.path),
         )
         if failures:
@@ -124,8 +129,14 @@ def gated_write(
             quarantine(catalog, bad, table, run_id, _sink_txn(txn, "quarantine", table))
         ensure_table(good, spec)
         with txn_confs(spark, txn):
-            write_delta(good, spec, mode, merge_on=merge_on, merge_clauses=merge_clauses,
-                        replace_where=replace_where)
+            write_delta(
+                good,
+                spec,
+                mode,
+                merge_on=merge_on,
+                merge_clauses=merge_clauses,
+                replace_where=replace_where,
+            )
         report.rows_written = counts["rows"] - counts["bad"]
         report.version_after = table_version(spark, spec.path)
         _record(spark, catalog, report, validation.result_json, txn)
@@ -137,8 +148,7 @@ def gated_write(
 def _flag_rows(df: DataFrame, suite: Suite) -> DataFrame:
     """Add ``FAILED``: the labels of the row-level expectations each row fails."""
     checks = [
-        F.when(~F.coalesce(e.row_passes(), F.lit(False)), F.lit(e.label))
-        for e in suite.row_level
+        F.when(~F.coalesce(e.row_passes(), F.lit(False)), F.lit(e.label)) for e in suite.row_level
     ]
     failed = F.filter(F.array(*checks), lambda x: x.isNotNull()) if checks else F.array()
     return df.withColumn(FAILED, failed.cast("array<string>"))
@@ -147,7 +157,8 @@ def _flag_rows(df: DataFrame, suite: Suite) -> DataFrame:
 def _row_counts(flagged: DataFrame, suite: Suite) -> dict[str, int]:
     per_check = [
         F.sum(F.array_contains(FAILED, e.label).cast("int")).alias(e.label)
-        for e in suite.row_level if "mostly" in e.kwargs
+        for e in suite.row_level
+        if "mostly" in e.kwargs
     ]
     row = flagged.agg(
         F.count(F.lit(1)).alias("rows"),
@@ -180,13 +191,25 @@ def _record(
         target = Path(folder) / report.table
         target.mkdir(parents=True, exist_ok=True)
         (target / f"{report.run_id}.json").write_text(
-            json.dumps({"report": asdict(report), "great_expectations": result_json},
-                       default=str, indent=1)
+            json.dumps(
+                {"report": asdict(report), "great_expectations": result_json}, default=str, indent=1
+            )
         )
     row = spark.createDataFrame(
-        [(report.run_id, report.table, validated_at, report.success, report.rows_in,
-          report.rows_written, report.rows_quarantined, report.failures,
-          report.version_before, report.version_after)],
+        [
+            (
+                report.run_id,
+                report.table,
+                validated_at,
+                report.success,
+                report.rows_in,
+                report.rows_written,
+                report.rows_quarantined,
+                report.failures,
+                report.version_before,
+                report.version_after,
+            )
+        ],
         "run_id string, table_name string, validated_at timestamp, success boolean, "
         "rows_in long, rows_written long, rows_quarantined long, failures array<string>, "
         "version_before long, version_after long",

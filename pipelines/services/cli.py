@@ -16,9 +16,12 @@ CONTROLLERS = {"kafka": kafka, "redis": redis_server}
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="profilake-services", description=__doc__)
     parser.add_argument("service", choices=[*CONTROLLERS, "all", "mlflow-ui"])
-    parser.add_argument("action", nargs="?", default="status",
-                        choices=["start", "stop", "status", "install"])
-    parser.add_argument("--env", default=None, help="config environment (default: PROFILAKE_ENV or local)")
+    parser.add_argument(
+        "action", nargs="?", default="status", choices=["start", "stop", "status", "install"]
+    )
+    parser.add_argument(
+        "--env", default=None, help="config environment (default: PROFILAKE_ENV or local)"
+    )
     args = parser.parse_args(argv)
     conf = load_conf(args.env)
 
@@ -28,8 +31,21 @@ def main(argv: list[str] | None = None) -> int:
         configure_mlflow(conf)
         port = str(conf.get("mlflow.ui_port"))
         print(f"MLflow UI on http://127.0.0.1:{port} (store {tracking_uri(conf)})", flush=True)
-        os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1",
-                                   "--port", port, "--backend-store-uri", tracking_uri(conf)])
+        os.execvp(
+            sys.executable,
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "ui",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+                "--backend-store-uri",
+                tracking_uri(conf),
+            ],
+        )
 
     names = list(CONTROLLERS) if args.service == "all" else [args.service]
     ok = True

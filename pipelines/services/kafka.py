@@ -7,6 +7,7 @@ cache folder shared by every clone; ``start`` formats storage on first use, laun
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 
@@ -30,12 +31,20 @@ def install(conf: Conf) -> Path:
         return libs
     libs.mkdir(parents=True, exist_ok=True)
     cmd = [
-        "mvn", "-q", "-B", "-f", str(CONF_DIR / "pom.xml"), "dependency:copy-dependencies",
-        f"-Dkafka.version={version}", f"-DoutputDirectory={libs}",
+        "mvn",
+        "-q",
+        "-B",
+        "-f",
+        str(CONF_DIR / "pom.xml"),
+        "dependency:copy-dependencies",
+        f"-Dkafka.version={version}",
+        f"-DoutputDirectory={libs}",
     ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"resolving Kafka {version} with Maven failed:\n{result.stdout}{result.stderr}")
+        raise RuntimeError(
+            f"resolving Kafka {version} with Maven failed:\n{result.stdout}{result.stderr}"
+        )
     return libs
 
 
@@ -70,10 +79,15 @@ def _server_properties(conf: Conf, data: Path) -> str:
 
 def _java(libs: Path, data: Path, heap: str, main: list[str]) -> list[str]:
     return [
-        "java", f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC",
+        "java",
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        "-XX:+UseG1GC",
         f"-Dlog4j2.configurationFile={CONF_DIR / 'log4j2.properties'}",
         f"-Dkafka.logs.dir={data}",
-        "-cp", f"{libs}/*", *main,
+        "-cp",
+        f"{libs}/*",
+        *main,
     ]
 
 
@@ -82,8 +96,13 @@ def status(conf: Conf) -> dict[str, object]:
     pid = read_pid(data / "kafka.pid")
     b = conf.get("kafka.broker")
     listening = port_open(b["host"], int(b["port"]))
-    return {"service": "kafka", "running": bool(pid) and listening, "pid": pid,
-            "address": f"{b['host']}:{b['port']}", "data_dir": str(data)}
+    return {
+        "service": "kafka",
+        "running": bool(pid) and listening,
+        "pid": pid,
+        "address": f"{b['host']}:{b['port']}",
+        "data_dir": str(data),
+    }
 
 
 def start(conf: Conf) -> dict[str, object]:
@@ -99,26 +118,47 @@ def start(conf: Conf) -> dict[str, object]:
         props = data / "server.properties"
         props.write_text(_server_properties(conf, data))
         if not (data / "logs" / "meta.properties").exists():
-            fmt = _java(libs, data, "256m", ["kafka.tools.StorageTool", "format", "--standalone",
-                                             "-t", _cluster_id(libs), "-c", str(props)])
+            fmt = _java(
+                libs,
+                data,
+                "256m",
+                [
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--standalone",
+                    "-t",
+                    _cluster_id(libs),
+                    "-c",
+                    str(props),
+                ],
+            )
             subprocess.run(fmt, check=True, capture_output=True, text=True)
         with open(data / "kafka.out", "ab") as out:
             proc = subprocess.Popen(
                 _java(libs, data, str(b["heap"]), ["kafka.Kafka", str(props)]),
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,  # survives the shell that started it
             )
         (data / "kafka.pid").write_text(str(proc.pid))
-        wait_until(lambda: proc.poll() is None and _broker_ready(conf),
-                   float(b["start_timeout_s"]), "the Kafka broker to accept requests")
+        wait_until(
+            lambda: proc.poll() is None and _broker_ready(conf),
+            float(b["start_timeout_s"]),
+            "the Kafka broker to accept requests",
+        )
     create_topics(conf)
     return status(conf)
 
 
 def _cluster_id(libs: Path) -> str:
     # KRaft cluster ids are base64 UUIDs; StorageTool makes a valid one.
-    out = subprocess.run(["java", "-cp", f"{libs}/*", "kafka.tools.StorageTool", "random-uuid"],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["java", "-cp", f"{libs}/*", "kafka.tools.StorageTool", "random-uuid"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return out.strip().splitlines()[-1]
 
 
@@ -127,8 +167,11 @@ def _broker_ready(conf: Conf) -> bool:
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=conf.get("kafka.bootstrap_servers"),
-                                 request_timeout_ms=3000, client_id="profilake-health")
+        admin = KafkaAdminClient(
+            bootstrap_servers=conf.get("kafka.bootstrap_servers"),
+            request_timeout_ms=3000,
+            client_id="profilake-health",
+        )
     except (KafkaError, OSError, ValueError):
         return False
     try:
@@ -146,8 +189,9 @@ def create_topics(conf: Conf) -> list[str]:
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=conf.get("kafka.bootstrap_servers"),
-                             client_id="profilake-setup")
+    admin = KafkaAdminClient(
+        bootstrap_servers=conf.get("kafka.bootstrap_servers"), client_id="profilake-setup"
+    )
     try:
         existing = set(admin.list_topics())
         wanted = [
@@ -156,10 +200,9 @@ def create_topics(conf: Conf) -> list[str]:
             if t["name"] not in existing
         ]
         if wanted:
-            try:
+            # Another process may create the same topic at the same moment; that is fine.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass
         return [t.name for t in wanted]
     finally:
         admin.close()

@@ -20,8 +20,12 @@ def _data(conf: Conf) -> Path:
 def client(conf: Conf):
     import redis
 
-    return redis.Redis(host=conf.get("redis.host"), port=int(conf.get("redis.port")),
-                       db=int(conf.get("redis.db")), socket_timeout=2)
+    return redis.Redis(
+        host=conf.get("redis.host"),
+        port=int(conf.get("redis.port")),
+        db=int(conf.get("redis.db")),
+        socket_timeout=2,
+    )
 
 
 def _ping(conf: Conf) -> bool:
@@ -35,9 +39,13 @@ def _ping(conf: Conf) -> bool:
 
 def status(conf: Conf) -> dict[str, object]:
     pid = read_pid(_data(conf) / "redis.pid")
-    return {"service": "redis", "running": bool(pid) and _ping(conf), "pid": pid,
-            "address": f"{conf.get('redis.host')}:{conf.get('redis.port')}",
-            "data_dir": str(_data(conf))}
+    return {
+        "service": "redis",
+        "running": bool(pid) and _ping(conf),
+        "pid": pid,
+        "address": f"{conf.get('redis.host')}:{conf.get('redis.port')}",
+        "data_dir": str(_data(conf)),
+    }
 
 
 def start(conf: Conf) -> dict[str, object]:
@@ -45,16 +53,35 @@ def start(conf: Conf) -> dict[str, object]:
         return status(conf)
     binary = shutil.which("redis-server")
     if not binary:
-        raise RuntimeError("redis-server is not installed: run `make setup` (apt-get install redis-server)")
+        raise RuntimeError(
+            "redis-server is not installed: run `make setup` (apt-get install redis-server)"
+        )
     data = _data(conf)
     data.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [binary, "--bind", str(conf.get("redis.host")), "--port", str(conf.get("redis.port")),
-         "--dir", str(data), "--pidfile", str(data / "redis.pid"),
-         "--logfile", str(data / "redis.log"), "--daemonize", "yes",
-         "--save", "", "--appendonly", "no",
-         "--maxmemory", str(conf.get("redis.server.maxmemory")),
-         "--maxmemory-policy", "allkeys-lru"],
+        [
+            binary,
+            "--bind",
+            str(conf.get("redis.host")),
+            "--port",
+            str(conf.get("redis.port")),
+            "--dir",
+            str(data),
+            "--pidfile",
+            str(data / "redis.pid"),
+            "--logfile",
+            str(data / "redis.log"),
+            "--daemonize",
+            "yes",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxmemory",
+            str(conf.get("redis.server.maxmemory")),
+            "--maxmemory-policy",
+            "allkeys-lru",
+        ],
         check=True,
     )
     wait_until(lambda: status(conf)["running"], 15, "redis-server to answer PING")

@@ -16,10 +16,14 @@ SUITE = {
     "name": "accounts",
     "expectations": [
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "account_id"}},
-        {"type": "expect_column_values_to_be_between",
-         "kwargs": {"column": "balance", "min_value": 0}},
-        {"type": "expect_column_values_to_be_in_set",
-         "kwargs": {"column": "tier", "value_set": ["free", "premium"]}},
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "balance", "min_value": 0},
+        },
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "tier", "value_set": ["free", "premium"]},
+        },
         {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "account_id"}},
         {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}},
     ],
@@ -58,9 +62,7 @@ def test_failing_rows_are_quarantined_with_the_expectation_named(spark, catalog)
     assert sorted(r.account_id for r in landed.collect()) == ["a1", "a4"]
     q = {json.loads(r.payload).get("account_id"): r for r in _quarantine(spark, catalog).collect()}
     assert set(q) == {None, "a3"}
-    assert q[None].failed_expectations == [
-        "expect_column_values_to_not_be_null(column=account_id)"
-    ]
+    assert q[None].failed_expectations == ["expect_column_values_to_not_be_null(column=account_id)"]
     assert sorted(q["a3"].failed_expectations) == [
         "expect_column_values_to_be_between(column=balance, min_value=0)",
         "expect_column_values_to_be_in_set(column=tier, value_set=['free', 'premium'])",
@@ -92,9 +94,19 @@ def test_table_level_failure_writes_nothing_and_keeps_the_version(spark, catalog
 
 def test_mostly_rejects_the_batch_when_too_many_rows_fail(spark, conf, tmp_path):
     suite = tmp_path / "scores.json"
-    suite.write_text(json.dumps({"name": "scores", "expectations": [
-        {"type": "expect_column_values_to_not_be_null",
-         "kwargs": {"column": "score", "mostly": 0.75}}]}))
+    suite.write_text(
+        json.dumps(
+            {
+                "name": "scores",
+                "expectations": [
+                    {
+                        "type": "expect_column_values_to_not_be_null",
+                        "kwargs": {"column": "score", "mostly": 0.75},
+                    }
+                ],
+            }
+        )
+    )
     catalog = Catalog(with_catalog(conf, scores={"path": "scores", "suite": str(suite)}))
     half_null = spark.createDataFrame([(1,), (None,), (3,), (None,)], "score int")
     with pytest.raises(GateError, match="mostly=0.75"):
@@ -115,8 +127,10 @@ def test_merge_mode_upserts_by_key(spark, catalog):
     gated_write(catalog, spark.createDataFrame([("a1", 1.0, "free")], SCHEMA), "accounts")
     update = spark.createDataFrame([("a1", 9.0, "premium"), ("a2", 2.0, "free")], SCHEMA)
     gated_write(catalog, update, "accounts", mode="merge", merge_on=["account_id"])
-    rows = {r.account_id: (r.balance, r.tier) for r in
-            spark.read.format("delta").load(catalog.path("accounts")).collect()}
+    rows = {
+        r.account_id: (r.balance, r.tier)
+        for r in spark.read.format("delta").load(catalog.path("accounts")).collect()
+    }
     assert rows == {"a1": (9.0, "premium"), "a2": (2.0, "free")}
 
 

@@ -31,8 +31,12 @@ def _write(folder: Path, **files: str) -> Path:
 
 
 def test_overlay_overrides_base_and_references_resolve(tmp_path):
-    d = _write(tmp_path, base=BASE, catalog="profiles:\n  path: gold/profiles\n",
-               local="paths:\n  root: /data\nkafka:\n  partitions: 12\n")
+    d = _write(
+        tmp_path,
+        base=BASE,
+        catalog="profiles:\n  path: gold/profiles\n",
+        local="paths:\n  root: /data\nkafka:\n  partitions: 12\n",
+    )
     conf = load_conf("local", d)
     assert conf["kafka.partitions"] == 12
     assert conf["kafka.bootstrap_servers"] == "127.0.0.1:9092"

@@ -1,0 +1,1 @@
+"""Pure normalization rules shared by batch ingestion and the stream."""

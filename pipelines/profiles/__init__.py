@@ -1,0 +1,1 @@
+"""Unified profiles: the fold of each person's deduplicated event history."""

@@ -6,6 +6,7 @@ needs GX's file-backed project layout.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -38,10 +39,16 @@ class Validation:
 
 
 def _batch_definition():
+    # No usage analytics: jobs must not phone home (and cannot, on a closed network).
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
 
     if "batch_definition" not in _state:
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
         context = gx.get_context(mode="ephemeral")
+        # Jobs print their own progress; GX's per-metric bars would drown it.
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
         asset = context.data_sources.add_spark(name="profilake", persist=False).add_dataframe_asset(
             name="gated_write"
         )

@@ -1,0 +1,1 @@
+"""Entry points: parse arguments, load conf, call pipelines (spark-submit jobs and CLIs)."""

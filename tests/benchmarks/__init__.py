@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): not collected by pytest; each module exposes ``run(ctx)``."""

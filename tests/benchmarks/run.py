@@ -1,0 +1,102 @@
+"""Run the benchmarks, print a table and write the figures to ``paths.bench_results``.
+
+Usage: ``python -m tests.benchmarks.run [--only NAME ...] [--env ENV] [--scale small|full]``.
+Each benchmark module exposes ``run(ctx) -> list[dict]``; a row has at least ``name`` plus
+any figures (seconds, rows_per_s, events_per_s, peak_rss_mb, …).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import Conf, load_conf
+
+BENCHMARKS = ["bench_spark", "bench_gate", "bench_producer"]
+
+
+@dataclass
+class BenchContext:
+    conf: Conf  # the environment's conf (services, ports)
+    workdir: Path  # a scratch lakehouse for this run
+    scale: str  # small (CI-sized) or full (the issue's sizes)
+
+
+def _scratch_conf(conf: Conf, workdir: Path) -> Conf:
+    data = conf.to_dict()
+    root = str(workdir)
+    data["paths"].update(
+        root=root,
+        lakehouse=f"{root}/lakehouse",
+        landing=f"{root}/landing",
+        checkpoints=f"{root}/checkpoints",
+        validation=f"{root}/validation",
+        ground_truth=f"{root}/ground_truth",
+    )
+    return Conf(data, conf.env, conf.files, conf.project_dir)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if value < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        figures = "  ".join(f"{k}={_fmt(v)}" for k, v in row.items() if k != "name")
+        print(f"  {row['name']:<34} {figures}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--env", default=None)
+    parser.add_argument("--scale", choices=["small", "full"], default="small")
+    args = parser.parse_args(argv)
+    conf = load_conf(args.env)
+    names = args.only or BENCHMARKS
+    results: list[dict[str, Any]] = []
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="profilake-bench-") as tmp:
+        ctx = BenchContext(_scratch_conf(conf, Path(tmp)), Path(tmp), args.scale)
+        for name in names:
+            module = importlib.import_module(f"tests.benchmarks.{name}")
+            print(f"» {name} …", flush=True)
+            rows = module.run(ctx)
+            print_table(rows)
+            results.extend(rows)
+    out_dir = Path(conf.path("paths.bench_results"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    document = {
+        "when": stamp,
+        "env": conf.env,
+        "scale": args.scale,
+        "machine": {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "cpus": __import__("os").cpu_count(),
+        },
+        "seconds_total": round(time.time() - started, 1),
+        "results": results,
+    }
+    for target in (out_dir / f"results-{stamp}.json", out_dir / "latest.json"):
+        target.write_text(json.dumps(document, indent=1, default=str))
+    print(f"\nwrote {out_dir / 'latest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

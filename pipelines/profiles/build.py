@@ -1,0 +1,82 @@
+"""Events + identity links → unified profiles (the batch path; the stream reuses the parts)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from pipelines.profiles.finalize import finalize
+from pipelines.profiles.state import FoldParams, fold_events
+
+
+def attach_profiles(events: DataFrame, assignments: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Split events into (with ``profile_id``, without one).
+
+    ``assignments`` is ``(record_id, profile_id)`` from identity resolution; an event without a
+    profile had only denied or shared identifiers and is quarantined by the caller.
+    """
+    joined = events.join(assignments.withColumnRenamed("record_id", "event_id"), "event_id", "left")
+    return joined.where(F.col("profile_id").isNotNull()), joined.where(
+        F.col("profile_id").isNull()
+    ).drop("profile_id")
+
+
+def events_with_profiles(events: DataFrame, links: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Attach each event's current ``profile_id`` through the identity links.
+
+    The event log keeps identifiers, not profile ids: merges would make stored ids stale, so
+    every reader (profile build, nightly features) resolves through the current links.
+    Returns (events with profile_id, events whose identifiers link no profile).
+    """
+    from pipelines.identity.assign import assign_profiles
+    from pipelines.identity.graph import observations_from_events
+
+    return attach_profiles(events, assign_profiles(observations_from_events(events), links))
+
+
+def profile_identifiers(links: DataFrame) -> DataFrame:
+    """``(profile_id, identifiers)``: every identifier type → its sorted values."""
+    usable = links.where(F.col("profile_id").isNotNull() & ~F.coalesce("shared", F.lit(False)))
+    per_type = usable.groupBy("profile_id", "id_type").agg(
+        F.array_sort(F.collect_set("id_value")).alias("values")
+    )
+    return per_type.groupBy("profile_id").agg(
+        F.map_from_entries(F.array_sort(F.collect_list(F.struct("id_type", "values")))).alias(
+            "identifiers"
+        )
+    )
+
+
+def change_hash() -> Column:
+    """What a reader sees change: folded state, identifiers and the windowed figures."""
+    windowed = sorted(
+        c
+        for c in ("orders_30d", "spend_30d", "orders_90d", "spend_90d", "orders_365d", "spend_365d")
+    )
+    return F.sha2(
+        F.concat_ws(
+            "|",
+            F.col("state_hash"),
+            F.to_json(F.col("identifiers")),
+            *[F.col(c).cast("string") for c in windowed],
+        ),
+        256,
+    )
+
+
+def build_profiles(
+    events_with_profile: DataFrame,
+    links: DataFrame,
+    as_of: datetime | Column,
+    params: FoldParams | None = None,
+) -> DataFrame:
+    """One row per profile: the fold of its deduplicated events, finalized at ``as_of``,
+    with the identifiers identity resolution linked to it."""
+    profiles = finalize(fold_events(events_with_profile, params or FoldParams()), as_of)
+    return with_identifiers(profiles, profile_identifiers(links))
+
+
+def with_identifiers(profiles: DataFrame, identifiers: DataFrame) -> DataFrame:
+    return profiles.join(identifiers, "profile_id", "left").withColumn("change_hash", change_hash())

@@ -25,7 +25,9 @@ import yaml
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_ENV = "local"
 # Maps whose keys are free-form: an overlay may add entries the base does not declare.
-OPEN_MAPS = frozenset({"spark.settings", "catalog"})
+OPEN_MAPS = frozenset(
+    {"spark.settings", "catalog", "currency.rates", "currency.minor_unit_digits"}
+)
 _REF = re.compile(r"\$\{([^}]+)\}")
 
 

@@ -1,0 +1,1 @@
+"""Batch ingestion: landing files → bronze (raw) → silver canonical events (docs/sources.md)."""

@@ -1,0 +1,298 @@
+"""The batch path, stage by stage: landing → bronze → silver events → identity → profiles.
+
+Each stage is replay-safe, so a crashed run is simply run again:
+- bronze: the new files' rows replace any rows of the same files (``replaceWhere``);
+- silver: events MERGE on event_id, inserting only ids the log does not have;
+- files are marked ingested last; a rerun before that re-does the idempotent writes above;
+- identity: merges are appended before links are repointed (see identity.store);
+- profiles: rebuilt from the whole log and written by a MERGE that only bumps changed rows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pipelines.catalog import Catalog
+from pipelines.config import Conf
+from pipelines.gate import gated_write
+from pipelines.gate.delta_io import ensure_table, table_version, write_delta
+from pipelines.gate.quarantine import quarantine
+from pipelines.identity.graph import observations_from_events
+from pipelines.identity.params import IdentityParams
+from pipelines.identity.resolve import resolve
+from pipelines.identity.schemas import empty_links
+from pipelines.identity.store import write_identity
+from pipelines.ingest.dedupe import dedupe_events
+from pipelines.ingest.landing import list_files, new_files, read_bronze
+from pipelines.ingest.normalize.common import Normalized, Rules
+from pipelines.ingest.normalize.crm import normalize_crm
+from pipelines.ingest.normalize.orders import normalize_orders
+from pipelines.ingest.normalize.social import normalize_social
+from pipelines.ingest.normalize.tickets import normalize_tickets
+from pipelines.ingest.normalize.web import normalize_web
+from pipelines.ingest.sources import SOURCES, Source
+from pipelines.ingest.watermarks import read_watermark, write_watermark
+from pipelines.profiles.build import build_profiles, events_with_profiles
+from pipelines.profiles.state import FoldParams
+from pipelines.profiles.store import write_profiles
+
+NORMALIZERS: dict[str, Callable[[DataFrame, Rules], Normalized]] = {
+    "crm": normalize_crm,
+    "orders": normalize_orders,
+    "tickets": normalize_tickets,
+    "web": normalize_web,
+    "social": normalize_social,
+}
+
+
+@dataclass
+class StageTimer:
+    """Progress lines and wall time per stage."""
+
+    echo: Callable[[str], None] = print
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def run(self, name: str, fn: Callable[[], object]) -> object:
+        self.echo(f"  · {name} …")
+        start = time.perf_counter()
+        result = fn()
+        self.seconds[name] = round(time.perf_counter() - start, 2)
+        self.echo(f"  ✓ {name} ({self.seconds[name]:.1f}s)")
+        return result
+
+
+@dataclass
+class IngestReport:
+    files: dict[str, int] = field(default_factory=dict)
+    bronze_rows: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0
+    events_new: int = 0
+    profiles: int = 0
+    merges: int = 0
+    unassigned_events: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def rules_from_conf(conf: Conf) -> Rules:
+    return Rules(
+        base_currency=str(conf.get("currency.base")),
+        rates={k: float(v) for k, v in conf.get("currency.rates").items()},
+        minor_unit_digits={k: int(v) for k, v in conf.get("currency.minor_unit_digits").items()},
+        crm_timezone=str(conf.get("ingest.crm_timezone")),
+        default_country=str(conf.get("ingest.default_country")),
+        max_future_s=int(conf.get("ingest.max_future_s")),
+        min_event_date=str(conf.get("ingest.min_event_date")),
+    )
+
+
+def _read(spark: SparkSession, catalog: Catalog, table: str) -> DataFrame | None:
+    from delta.tables import DeltaTable
+
+    path = catalog.path(table)
+    return spark.read.format("delta").load(path) if DeltaTable.isDeltaTable(spark, path) else None
+
+
+def land_to_bronze(
+    spark: SparkSession, catalog: Catalog, source: Source, run_id: str
+) -> tuple[DataFrame | None, DataFrame]:
+    """Write the source's new files to bronze; returns (their bronze rows, the file listing)."""
+    listing = list_files(spark, catalog.conf.path("paths.landing"), source)
+    todo = new_files(listing, _read(spark, catalog, "ingested_files")).cache()
+    paths = [r.path for r in todo.select("path").collect()]
+    if not paths:
+        return None, todo
+    rows = read_bronze(spark, source, paths)
+    quoted = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+    replace = f"_source_file IN ({quoted})"
+    gated_write(
+        catalog, rows, source.bronze_table, mode="overwrite", replace_where=replace, run_id=run_id
+    )
+    bronze = spark.read.format("delta").load(catalog.path(source.bronze_table)).where(replace)
+    return bronze, todo
+
+
+def mark_ingested(catalog: Catalog, source: Source, files: DataFrame, now: datetime) -> None:
+    rows = files.select(
+        "path",
+        "size",
+        "modified",
+        F.lit(source.name).alias("source"),
+        F.lit(now).cast("timestamp").alias("ingested_at"),
+    )
+    spec = catalog.table("ingested_files")
+    ensure_table(rows, spec)
+    write_delta(rows, spec, "append")
+
+
+def ingest_sources(
+    spark: SparkSession,
+    catalog: Catalog,
+    rules: Rules,
+    sources: Iterable[str],
+    now: datetime,
+    report: IngestReport,
+    run_id: str,
+) -> list[tuple]:
+    """Landing → bronze → silver events for every source; returns the files to mark ingested."""
+    events: list[DataFrame] = []
+    rejects: list[DataFrame] = []
+    pending = []
+    for name in sources:
+        source = SOURCES[name]
+        bronze, files = land_to_bronze(spark, catalog, source, run_id)
+        report.files[name] = files.count()
+        if bronze is None:
+            continue
+        report.bronze_rows[name] = bronze.count()
+        normalized = NORMALIZERS[name](bronze, rules)
+        events.append(normalized.events)
+        rejects.append(
+            normalized.rejects.select(
+                F.to_json(
+                    F.struct(*[c for c in normalized.rejects.columns if c != "_quarantine_reason"])
+                ).alias("record"),
+                F.lit(name).alias("source"),
+                "_quarantine_reason",
+            )
+        )
+        pending.append((source, files))
+    if rejects:
+        bad = _union(rejects).cache()
+        report.rejected = bad.count()
+        if report.rejected:
+            quarantine(catalog, bad, "events", run_id)
+        bad.unpersist()
+    if events:
+        batch = dedupe_events(_union(events))
+        before = _count(spark, catalog, "events")
+        gated_write(
+            catalog,
+            batch,
+            "events",
+            mode="merge",
+            merge_on=["event_id"],
+            merge_clauses=lambda b: b.whenNotMatchedInsertAll(),
+            run_id=run_id,
+        )
+        report.events_new = _count(spark, catalog, "events") - before
+    return pending
+
+
+def _union(frames: list[DataFrame]) -> DataFrame:
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.unionByName(f)
+    return out
+
+
+def _count(spark: SparkSession, catalog: Catalog, table: str) -> int:
+    df = _read(spark, catalog, table)
+    return 0 if df is None else df.count()
+
+
+def resolve_identities(
+    spark: SparkSession,
+    catalog: Catalog,
+    params: IdentityParams,
+    now: datetime,
+    report: IngestReport,
+) -> None:
+    """Resolve the events appended since the last resolved events-table version."""
+    current = table_version(spark, catalog.path("events"))
+    done = read_watermark(spark, catalog, "identity")
+    if current is None or done == str(current):
+        return
+    events = (
+        _read(spark, catalog, "events")
+        if done is None
+        else _events_since(spark, catalog, int(done))
+    )
+    links = _read(spark, catalog, "identity_links")
+    result = resolve(
+        observations_from_events(events),
+        links if links is not None else empty_links(spark),
+        params,
+        now=now,
+    )
+    write_identity(catalog, result)
+    report.merges = result.merges.count()
+    write_watermark(spark, catalog, "identity", str(current), now)
+
+
+def rebuild_profiles(
+    spark: SparkSession, catalog: Catalog, fold: FoldParams, now: datetime, report: IngestReport
+) -> None:
+    """Rebuild every profile when the event log or the links changed since the last build."""
+    inputs = (
+        f"events={table_version(spark, catalog.path('events'))},"
+        f"links={table_version(spark, catalog.path('identity_links'))}"
+    )
+    events = _read(spark, catalog, "events")
+    links = _read(spark, catalog, "identity_links")
+    if events is None or links is None or read_watermark(spark, catalog, "profiles") == inputs:
+        return
+    assigned, unassigned = events_with_profiles(events, links)
+    report.unassigned_events = unassigned.count()
+    profiles = build_profiles(assigned, links, now, fold)
+    write_profiles(catalog, profiles, now, delete_missing=True)
+    report.profiles = _count(spark, catalog, "profiles")
+    write_watermark(spark, catalog, "profiles", inputs, now)
+
+
+def run_ingest(
+    spark: SparkSession,
+    conf: Conf,
+    sources: Iterable[str],
+    now: datetime,
+    echo: Callable[[str], None] = print,
+    with_profiles: bool = True,
+) -> IngestReport:
+    """The whole batch path. Returns counts and seconds per stage."""
+    catalog = Catalog(conf)
+    report = IngestReport()
+    timer = StageTimer(echo)
+    run_id = f"ingest-{now:%Y%m%dT%H%M%S}"
+    pending = timer.run(
+        "landing → bronze → silver events",
+        lambda: ingest_sources(spark, catalog, rules_from_conf(conf), sources, now, report, run_id),
+    )
+    timer.run(
+        "identity resolution",
+        lambda: resolve_identities(spark, catalog, IdentityParams.from_conf(conf), now, report),
+    )
+    if with_profiles:
+        timer.run(
+            "unified profiles",
+            lambda: rebuild_profiles(spark, catalog, fold_params_from_conf(conf), now, report),
+        )
+    for source, files in pending:
+        mark_ingested(catalog, source, files, now)
+    report.seconds = timer.seconds
+    return report
+
+
+def _events_since(spark: SparkSession, catalog: Catalog, version: int) -> DataFrame:
+    """Events appended after ``version`` (the identity step only needs what is new)."""
+    return (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", version + 1)
+        .load(catalog.path("events"))
+        .where("_change_type = 'insert'")
+        .drop("_change_type", "_commit_version", "_commit_timestamp")
+    )
+
+
+def fold_params_from_conf(conf: Conf) -> FoldParams:
+    section = conf.get("profiles")
+    return FoldParams(
+        cart_events_kept=int(section["cart_events_kept"]),
+        categories_kept=int(section["categories_kept"]),
+        order_days_kept=int(section["order_days_kept"]),
+    )

@@ -1,0 +1,79 @@
+"""Social mentions (one JSON document per file: ``{"data": [...]}`` as an API dump, or a bare
+array) → ``social_mention`` events.
+
+A mention: ``id``, ``platform``, ``handle`` ("@Name", any case), ``created_time`` (Twitter
+style "Sun Aug 03 14:22:10 +0000 2026"), ``text``, ``sentiment`` (−1..1) and
+``profile_email`` (when the platform shares it). The handle becomes ``platform:handle``
+lower-cased. A file that is not valid JSON is rejected whole, with its content kept.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pipelines.ingest.normalize.common import (
+    Normalized,
+    Rules,
+    any_identifier,
+    base_amounts,
+    canonical,
+    event_id,
+    identifiers,
+    properties,
+    split,
+    time_checks,
+)
+from pipelines.normalize import identifiers as ids
+
+MENTION = (
+    "struct<id:string,platform:string,handle:string,created_time:string,text:string,"
+    "sentiment:string,profile_email:string>"
+)
+REASON = "_quarantine_reason"
+
+
+def normalize_social(bronze: DataFrame, rules: Rules) -> Normalized:
+    doc = F.coalesce(
+        F.from_json(F.col("raw"), f"struct<data:array<{MENTION}>>")["data"],
+        F.from_json(F.col("raw"), f"array<{MENTION}>"),
+    )
+    files = bronze.withColumn("_mentions", doc)
+    bad_files = files.where(F.col("_mentions").isNull()).select(
+        *bronze.columns, F.lit("social: unparseable JSON document").alias(REASON)
+    )
+    m = lambda name: F.col(f"_m.{name}")  # noqa: E731
+    mentions = files.where(F.col("_mentions").isNotNull()).select(
+        *[c for c in bronze.columns if c != "raw"], F.explode("_mentions").alias("_m")
+    )
+    # Spark cannot parse the weekday name; it is redundant with the date, so drop it.
+    created = F.regexp_replace(F.trim(m("created_time")), r"^[A-Za-z]{3} ", "")
+    shaped = mentions.select(
+        "*",
+        F.to_json(F.col("_m")).alias("raw"),
+        event_id("social", m("platform"), m("id")).alias("event_id"),
+        F.lit("social_mention").alias("event_type"),
+        F.try_to_timestamp(created, F.lit("MMM dd HH:mm:ss Z yyyy")).alias("event_time"),
+        F.lit("social").alias("source"),
+        identifiers(
+            social_handle=ids.social_handle(m("platform"), m("handle")),
+            email=ids.email(m("profile_email")),
+        ).alias("identifiers"),
+        properties(
+            platform=F.lower(F.trim(m("platform"))),
+            handle=F.lower(F.regexp_replace(F.trim(m("handle")), "^@+", "")),
+            sentiment=m("sentiment").try_cast("double"),
+        ).alias("properties"),
+        base_amounts().alias("base_amounts"),
+    )
+    valid, rejects = split(
+        shaped,
+        [
+            (ids.blank_to_null(m("id")).isNull(), "missing id"),
+            *time_checks(F.col("event_time"), rules),
+            (~any_identifier(F.col("identifiers")), "no identifier"),
+        ],
+        "social",
+    )
+    rejected = rejects.select(*bronze.columns, REASON).unionByName(bad_files)
+    return Normalized(canonical(valid, F.col("_source_file")), rejected)

@@ -35,7 +35,7 @@ class Shares:
     invalid_share: float = 0.01
     shared_device_share: float = 0.01
     anonymous_visit_share: float = 0.3
-    web_events_per_customer_per_day: float = 0.6
+    web_events_per_customer_per_day: float = 0.15
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Shares:

@@ -39,7 +39,7 @@ SOCIAL_FIELDS = ["id", "platform", "handle", "created_time", "text", "sentiment"
                  "profile_email"]
 # How docs/examples was generated (docs/sources.md): customers, days, seed.
 EXAMPLE_RUN = (200, 14, 7)
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def run(out: Path | str, truth: Path, *extra: str, customers: int = CUSTOMERS, days: int = DAYS,

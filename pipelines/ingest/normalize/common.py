@@ -120,6 +120,11 @@ def split(
     )
 
 
+def origin(record_key: Column) -> Column:
+    """Provenance: ``<file>#<record key>`` (the key as the source system names the record)."""
+    return F.concat(F.col("_source_file"), F.lit("#"), F.coalesce(record_key, F.lit("")))
+
+
 def canonical(df: DataFrame, origin: Column) -> DataFrame:
     """Select EVENT_LOG columns from a frame that already has event_* / identifiers /
     properties / base_amounts columns."""

@@ -9,7 +9,7 @@ English names), language ISO 639-1 (``en-US`` → ``en``);
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.ingest.normalize.common import (
@@ -20,6 +20,7 @@ from pipelines.ingest.normalize.common import (
     canonical,
     event_id,
     identifiers,
+    origin,
     properties,
     split,
     time_checks,
@@ -44,6 +45,11 @@ RAW_COLUMNS = (
 def _local_time(col: str, rules: Rules):
     parsed = F.try_to_timestamp(F.trim(F.col(col)), F.lit("MM/dd/yyyy HH:mm"))
     return F.to_utc_timestamp(parsed, rules.crm_timezone)
+
+
+# The record key as the source system names the record (ground truth uses the same key).
+def record_key() -> Column:
+    return F.concat_ws("|", F.trim(F.col("customerid")), F.trim(F.col("last_modified")))
 
 
 def normalize_crm(bronze: DataFrame, rules: Rules) -> Normalized:
@@ -90,6 +96,9 @@ def normalize_crm(bronze: DataFrame, rules: Rules) -> Normalized:
         "crm",
     )
     return Normalized(
-        canonical(valid, F.col("_source_file")),
+        canonical(
+            valid,
+            origin(F.concat_ws("|", F.trim(F.col("customerid")), F.trim(F.col("last_modified")))),
+        ),
         rejects.select(*bronze.columns, rejects["_quarantine_reason"]),
     )

@@ -8,7 +8,7 @@ A refund is a row with status ``refunded`` for the same order_id.
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.ingest.normalize.common import (
@@ -21,6 +21,7 @@ from pipelines.ingest.normalize.common import (
     from_minor_units,
     identifiers,
     known_currency,
+    origin,
     properties,
     split,
     time_checks,
@@ -40,6 +41,11 @@ RAW_COLUMNS = (
 )
 RAW_ITEMS = "array<struct<sku:string,category:string,qty:int,unit_price_minor:bigint>>"
 STATUS_TO_TYPE = {"placed": "order_placed", "refunded": "order_refunded"}
+
+
+# The record key as the source system names the record (ground truth uses the same key).
+def record_key() -> Column:
+    return F.concat_ws("|", F.trim(F.col("order_id")), F.lower(F.trim(F.col("status"))))
 
 
 def normalize_orders(bronze: DataFrame, rules: Rules) -> Normalized:
@@ -97,6 +103,9 @@ def normalize_orders(bronze: DataFrame, rules: Rules) -> Normalized:
         "orders",
     )
     return Normalized(
-        canonical(valid, F.col("_source_file")),
+        canonical(
+            valid,
+            origin(F.concat_ws("|", F.trim(F.col("order_id")), F.lower(F.trim(F.col("status"))))),
+        ),
         rejects.select(*bronze.columns, "_quarantine_reason"),
     )

@@ -20,6 +20,7 @@ from pipelines.ingest.normalize.common import (
     canonical,
     event_id,
     identifiers,
+    origin,
     properties,
     split,
     time_checks,
@@ -76,4 +77,4 @@ def normalize_social(bronze: DataFrame, rules: Rules) -> Normalized:
         "social",
     )
     rejected = rejects.select(*bronze.columns, REASON).unionByName(bad_files)
-    return Normalized(canonical(valid, F.col("_source_file")), rejected)
+    return Normalized(canonical(valid, origin(m("id"))), rejected)

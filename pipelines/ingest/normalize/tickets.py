@@ -23,6 +23,7 @@ from pipelines.ingest.normalize.common import (
     canonical,
     event_id,
     identifiers,
+    origin,
     properties,
     split,
     time_checks,
@@ -126,7 +127,7 @@ def normalize_tickets(bronze: DataFrame, rules: Rules) -> Normalized:
         F.lit("csat_submitted").alias("event_type"),
         properties(ticket_id=F.trim(t("ticket")), score=score).alias("properties"),
     )
-    events = canonical(valid, F.col("_source_file")).unionByName(
-        canonical(csat, F.col("_source_file"))
-    )
+    key = F.concat_ws("|", F.trim(t("ticket")), F.lower(F.trim(t("status"))))
+    csat_key = F.concat_ws("|", F.trim(t("ticket")), F.lit("csat"))
+    events = canonical(valid, origin(key)).unionByName(canonical(csat, origin(csat_key)))
     return Normalized(events, rejects.select(*bronze.columns, "_quarantine_reason"))

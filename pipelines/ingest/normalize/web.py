@@ -22,6 +22,7 @@ from pipelines.ingest.normalize.common import (
     event_id,
     identifiers,
     known_currency,
+    origin,
     properties,
     split,
     time_checks,
@@ -103,6 +104,6 @@ def normalize_web(bronze: DataFrame, rules: Rules) -> Normalized:
         "web",
     )
     return Normalized(
-        canonical(valid, F.col("_source_file")),
+        canonical(valid, origin(w("event_id"))),
         rejects.select(*bronze.columns, "_quarantine_reason"),
     )

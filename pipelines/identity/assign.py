@@ -1,0 +1,37 @@
+"""Records → profiles, through the identity links."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pipelines.identity.graph import identifier_rows
+from pipelines.identity.params import IdentityParams
+
+
+def assign_profiles(
+    observations: DataFrame, links: DataFrame, params: IdentityParams | None = None
+) -> DataFrame:
+    """(record_id, profile_id) for every distinct record of ``observations``.
+
+    A record belongs to the profile its usable identifiers link to (after ``resolve`` they all
+    link to the same one; should stale links disagree, the smallest id wins). Denied
+    identifiers are never in the links; shared ones link no profile. A record whose only
+    identifiers are denied or shared gets ``profile_id = null``: the caller quarantines it
+    with a reason (e.g. "identifiers denied or shared: no profile") instead of guessing.
+
+    Args:
+        links: the links table, or the ``links`` of a ``resolve`` on these observations.
+        params: when given, deny-listed identifiers are ignored even if an older link holds
+            them (the deny-list may have grown since).
+    """
+    guards = params or IdentityParams()
+    rows = identifier_rows(observations, guards).select("record_id", "id_type", "id_value")
+    usable = links.where(
+        F.col("profile_id").isNotNull() & ~F.coalesce(F.col("shared"), F.lit(False))
+    ).select("id_type", "id_value", "profile_id")
+    per_record = rows.join(usable, ["id_type", "id_value"]).groupBy("record_id").agg(
+        F.min("profile_id").alias("profile_id")
+    )
+    records = observations.select(F.col("record_id").cast("string").alias("record_id")).distinct()
+    return records.join(per_record, "record_id", "left")

@@ -1,0 +1,141 @@
+"""The identifier graph: which identifiers are nodes, and which records connect them.
+
+Rules (ARCHITECTURE §3.4):
+- Every normalized identifier of a record is a candidate node, keyed by ``type:value`` (the
+  same value under two types is two identifiers).
+- Denied identifiers (exact ``deny_list`` values or ``deny_patterns`` matches) are not nodes at
+  all: they are dropped before anything else looks at them, and never appear in the links.
+- A non-customer_id identifier is *shared* once it has been seen, in the same records, with more
+  than N distinct customer ids — counting this batch and the ids remembered in its link row.
+  A shared identifier is no node either, so it can never merge people; it stays in the links
+  with ``shared = true`` and no profile. Shared is sticky: later records never un-share it.
+- An identifier already linked to a profile is *contracted* into one node per profile
+  (``#<profile_id>``), so a batch only touches the profiles its records reach.
+- Identifiers in the same record are connected: a star from the record's smallest node to its
+  other nodes (k-1 edges for k identifiers instead of k²).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from pipelines.identity.params import IdentityParams
+from pipelines.schemas.events import IDENTIFIER_TYPES
+
+PROFILE_NODE_PREFIX = "#"  # sorts apart from "type:value" keys, which start with a letter
+
+
+def observations_from_events(events: DataFrame) -> DataFrame:
+    """Observations (record_id, event_time, identifiers) from an EVENT_LOG-shaped DataFrame."""
+    return events.select(
+        F.col("event_id").alias("record_id"), "event_time", "identifiers"
+    )
+
+
+def denied(value: Column, params: IdentityParams) -> Column:
+    """True when ``value`` is on the deny-list or matches a deny pattern."""
+    verdict = F.lit(False)
+    if params.deny_list:
+        verdict = verdict | value.isin(list(params.deny_list))
+    if params.deny_patterns:
+        combined = "|".join(f"(?:{p})" for p in params.deny_patterns)
+        verdict = verdict | value.rlike(combined)
+    return F.coalesce(verdict, F.lit(False))
+
+
+def identifier_rows(observations: DataFrame, params: IdentityParams) -> DataFrame:
+    """One row per (record, usable identifier): record_id, event_time, id_type, id_value and
+    the record's own customer_id (null if it has none or it is denied), for the fan-out count.
+    Denied and blank identifiers are gone from here on."""
+    cid = F.col("identifiers.customer_id")
+    record_cid = F.when(
+        cid.isNotNull() & (F.trim(cid) != "") & ~denied(cid, params), cid
+    )
+    pairs = F.array(*[
+        F.struct(F.lit(t).alias("id_type"), F.col(f"identifiers.{t}").alias("id_value"))
+        for t in IDENTIFIER_TYPES
+    ])
+    exploded = observations.select(
+        F.col("record_id").cast("string").alias("record_id"),
+        F.col("event_time").cast("timestamp").alias("event_time"),
+        record_cid.alias("record_customer_id"),
+        F.explode(pairs).alias("i"),
+    )
+    value = F.col("i.id_value")
+    return exploded.where(
+        value.isNotNull() & (F.trim(value) != "") & ~denied(value, params)
+    ).select("record_id", "event_time", "i.id_type", "i.id_value", "record_customer_id")
+
+
+def identifier_summary(
+    rows: DataFrame, existing_links: DataFrame, params: IdentityParams
+) -> DataFrame:
+    """Per identifier the batch touches: what the batch saw, what the links knew, the
+    shared verdict and the graph node.
+
+    Columns: id_type, id_value, seen_first, seen_last, customer_ids (merged and capped),
+    shared, node (null when shared), e_exists and the existing link's columns prefixed ``e_``.
+    """
+    n = params.max_customer_ids_per_identifier
+    seen = rows.groupBy("id_type", "id_value").agg(
+        F.min("event_time").alias("seen_first"),
+        F.max("event_time").alias("seen_last"),
+        F.collect_set("record_customer_id").alias("batch_customer_ids"),
+    )
+    existing = existing_links.select(
+        "id_type", "id_value", F.lit(True).alias("e_exists"),
+        *[F.col(c).alias(f"e_{c}") for c in existing_links.columns
+          if c not in {"id_type", "id_value"}],
+    )
+    joined = seen.join(existing, ["id_type", "id_value"], "left").withColumn(
+        "e_exists", F.coalesce("e_exists", F.lit(False))
+    )
+    is_customer_id = F.col("id_type") == "customer_id"
+    merged_ids = F.array_sort(F.array_distinct(F.concat(
+        F.coalesce(F.col("e_customer_ids"), F.array().cast("array<string>")),
+        F.col("batch_customer_ids"),
+    )))
+    # Capped at N+1: enough to decide "more than N", and a row stays small for a kiosk device.
+    customer_ids = F.when(~is_customer_id, F.slice(merged_ids, 1, n + 1))
+    shared = F.coalesce(F.col("e_shared"), F.lit(False)) | (
+        ~is_customer_id & (F.size(merged_ids) > n)
+    )
+    node = (
+        F.when(shared, F.lit(None).cast("string"))
+        .when(F.col("e_profile_id").isNotNull(),
+              F.concat(F.lit(PROFILE_NODE_PREFIX), F.col("e_profile_id")))
+        .otherwise(F.concat(F.col("id_type"), F.lit(":"), F.col("id_value")))
+    )
+    return (
+        joined.withColumn("customer_ids", customer_ids)
+        .withColumn("shared", shared)
+        .withColumn("node", node)
+        .drop("batch_customer_ids")
+    )
+
+
+def record_nodes(rows: DataFrame, summary: DataFrame) -> DataFrame:
+    """(record_id, event_time, id_type, id_value, node): each identifier row with its node."""
+    return rows.join(
+        summary.select("id_type", "id_value", "node"), ["id_type", "id_value"]
+    ).select("record_id", "event_time", "id_type", "id_value", "node")
+
+
+def vertices_and_edges(nodes: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Vertices (node) and undirected edges (src, dst) of the identifier graph.
+
+    Each record contributes a star from its smallest node to each other node; a record with a
+    single node contributes only the vertex.
+    """
+    per_record = (
+        nodes.where(F.col("node").isNotNull())
+        .groupBy("record_id")
+        .agg(F.array_sort(F.collect_set("node")).alias("nodes"))
+    )
+    vertices = per_record.select(F.explode("nodes").alias("node")).distinct()
+    edges = per_record.where(F.size("nodes") > 1).select(
+        F.col("nodes")[0].alias("src"),
+        F.explode(F.slice("nodes", 2, F.size("nodes"))).alias("dst"),
+    )
+    return vertices, edges

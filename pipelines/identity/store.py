@@ -1,0 +1,35 @@
+"""Writing a resolution to the identity tables, through the gate."""
+
+from __future__ import annotations
+
+from pipelines.catalog import Catalog
+from pipelines.gate import GateReport, Txn, gated_write
+from pipelines.identity.resolve import IdentityResult
+from pipelines.identity.schemas import LINK_KEY
+
+LINKS_TABLE = "identity_links"
+MERGES_TABLE = "identity_merges"
+
+
+def write_identity(
+    catalog: Catalog, result: IdentityResult, txn: Txn | None = None
+) -> dict[str, GateReport]:
+    """Append the merges, then upsert the links (MERGE on id_type, id_value).
+
+    Merges go first: if the job dies between the two writes, a rerun still sees the old links,
+    finds the same merges and — with the same ``txn`` — skips the merges already committed and
+    writes the links. The other order would lose the merge record, because rerunning against
+    repointed links finds nothing left to merge. Without a ``txn`` a rerun appends its merges
+    again. Empty frames are not written (no empty commits).
+
+    Returns:
+        The gate report of each table written, by table name.
+    """
+    reports: dict[str, GateReport] = {}
+    if not result.merges.isEmpty():
+        reports[MERGES_TABLE] = gated_write(catalog, result.merges, MERGES_TABLE, txn=txn)
+    if not result.links.isEmpty():
+        reports[LINKS_TABLE] = gated_write(
+            catalog, result.links, LINKS_TABLE, mode="merge", merge_on=list(LINK_KEY), txn=txn
+        )
+    return reports

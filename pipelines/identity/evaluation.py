@@ -12,7 +12,7 @@ the event log that the truth knows, so a normalizer bug cannot hide in linkable_
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.identity.components import connected_components
@@ -87,8 +87,10 @@ def evaluate(predicted: DataFrame, records: DataFrame, identifier_truth: DataFra
     }
 
 
-# Ingest labels support events `support`; the generator's truth calls that source `tickets`.
-_TRUTH_SOURCE = F.when(F.col("source") == "support", "tickets").otherwise(F.col("source"))
+def _truth_source() -> Column:
+    """Ingest labels support events `support`; the generator's truth calls that source
+    `tickets`."""
+    return F.when(F.col("source") == "support", "tickets").otherwise(F.col("source"))
 
 
 def score_events(
@@ -102,7 +104,7 @@ def score_events(
     from pipelines.profiles.build import events_with_profiles
 
     assigned, unassigned = events_with_profiles(events, links)
-    record_id = F.concat_ws("/", _TRUTH_SOURCE, F.split("origin", "#")[1])
+    record_id = F.concat_ws("/", _truth_source(), F.split("origin", "#")[1])
     predicted = assigned.select(record_id.alias("record_id"), "profile_id").unionByName(
         unassigned.select(
             record_id.alias("record_id"), F.lit(None).cast("string").alias("profile_id")

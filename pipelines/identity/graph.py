@@ -13,6 +13,9 @@ Rules (ARCHITECTURE §3.4):
   (``#<profile_id>``), so a batch only touches the profiles its records reach.
 - Identifiers in the same record are connected: a star from the record's smallest node to its
   other nodes (k-1 edges for k identifiers instead of k²).
+- Weak identifiers (``WEAK_TYPES``: devices) connect only records that have nothing stronger: a
+  family tablet where one member logged in must not merge the others' anonymous visits. A weak
+  identifier joins a profile when every record carrying it resolved to that one profile.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from pyspark.sql import functions as F
 from pipelines.identity.params import IdentityParams
 from pipelines.schemas.events import IDENTIFIER_TYPES
 
-PROFILE_NODE_PREFIX = "#"  # sorts apart from "type:value" keys, which start with a letter
+PROFILE_NODE_PREFIX = "#"
+# Identifiers that can be shared without anyone logging in twice (a family tablet): they link
+# a record only when it has no stronger identifier, and join a profile only unambiguously.
+WEAK_TYPES = ("device_id",)  # sorts apart from "type:value" keys, which start with a letter
 
 
 def observations_from_events(events: DataFrame) -> DataFrame:
@@ -128,10 +134,17 @@ def vertices_and_edges(nodes: DataFrame) -> tuple[DataFrame, DataFrame]:
     Each record contributes a star from its smallest node to each other node; a record with a
     single node contributes only the vertex.
     """
+    # By type, even when contracted into a profile node: a tablet first seen with one person
+    # must not later pull another person's anonymous visits into that profile.
+    strong = ~F.col("id_type").isin(list(WEAK_TYPES))
     per_record = (
         nodes.where(F.col("node").isNotNull())
         .groupBy("record_id")
-        .agg(F.array_sort(F.collect_set("node")).alias("nodes"))
+        .agg(F.array_sort(F.collect_set("node")).alias("all_nodes"),
+             F.array_sort(F.collect_set(F.when(strong, F.col("node")))).alias("strong_nodes"))
+        # A weak identifier connects nothing when the record has a stronger one.
+        .select("record_id", F.when(F.size("strong_nodes") > 0, F.col("strong_nodes"))
+                .otherwise(F.col("all_nodes")).alias("nodes"))
     )
     vertices = per_record.select(F.explode("nodes").alias("node")).distinct()
     edges = per_record.where(F.size("nodes") > 1).select(

@@ -34,6 +34,7 @@ from pyspark.sql import functions as F
 from pipelines.identity.components import connected_components, cut_lineage
 from pipelines.identity.graph import (
     PROFILE_NODE_PREFIX,
+    WEAK_TYPES,
     identifier_rows,
     identifier_summary,
     record_nodes,
@@ -140,7 +141,8 @@ def resolve(
         F.col("c_created_at").alias("survivor_created_at"),
     ))
 
-    links = _touched_links(summary, per_node, per_component, now_ts)
+    links = _touched_links(summary, per_node, per_component, now_ts,
+                           _weak_profiles(nodes, per_node, per_component))
     if merged.isEmpty():
         # The common case (no batch joins two profiles): skip the merge plans entirely.
         merges = observations.sparkSession.createDataFrame([], MERGES)
@@ -171,11 +173,28 @@ def _merge_rows(nodes: DataFrame, merged: DataFrame, now_ts: Column) -> DataFram
     )
 
 
+def _weak_profiles(nodes: DataFrame, per_node: DataFrame, per_component: DataFrame
+                   ) -> DataFrame:
+    """A weak identifier that linked nothing joins a profile only unambiguously: when every
+    record carrying it resolved to that one profile. (node, c_profile_id, c_created_at)."""
+    resolved = per_node.select("node", "component").join(per_component, "component")
+    record_profile = nodes.join(resolved, "node").select(
+        "record_id", "c_profile_id", "c_created_at").distinct()
+    weak = nodes.where(F.col("id_type").isin(list(WEAK_TYPES)) & F.col("node").isNotNull()) \
+        .join(resolved.select("node"), "node", "left_anti").select("record_id", "node")
+    return weak.join(record_profile, "record_id").groupBy("node").agg(
+        F.countDistinct("c_profile_id").alias("n"),
+        F.min(F.struct("c_profile_id", "c_created_at")).alias("p"),
+    ).where("n = 1").select("node", "p.c_profile_id", "p.c_created_at")
+
+
 def _touched_links(
-    summary: DataFrame, per_node: DataFrame, per_component: DataFrame, now_ts: Column
+    summary: DataFrame, per_node: DataFrame, per_component: DataFrame, now_ts: Column,
+    weak_profiles: DataFrame,
 ) -> DataFrame:
     """The new state of every identifier the observations carry."""
-    profile = per_node.select("node", "component").join(per_component, "component")
+    profile = per_node.select("node", "component").join(per_component, "component").select(
+        "node", "c_profile_id", "c_created_at").unionByName(weak_profiles)
     s = summary.join(profile, "node", "left")
     shared = F.col("shared")
     new = {

@@ -74,11 +74,28 @@ def assigned(obs, links) -> dict[str, str | None]:
     return {r.record_id: r.profile_id for r in assign_profiles(obs, links, PARAMS).collect()}
 
 
+def test_family_tablet_with_one_login_does_not_merge_the_anonymous_visitor(spark):
+    """A device is a weak identifier: it links nobody when a record has a stronger one, and
+    joins a profile only when every record carrying it resolved to that one profile."""
+    obs = observations(
+        spark,
+        ("r1", 0, {"customer_id": "C1", "device_id": "tablet", "anonymous_id": "a-mum"}),
+        ("r2", 1, {"device_id": "tablet", "anonymous_id": "a-kid"}),  # never logs in
+        ("r3", 2, {"customer_id": "C2", "device_id": "phone", "anonymous_id": "a-dad"}),
+        ("r4", 3, {"device_id": "phone", "anonymous_id": "a-dad"}),
+    )
+    links = profiles(resolve(obs, empty_links(spark), PARAMS, now=RUN1).links)
+    assert links[("customer_id", "C1")] != links[("anonymous_id", "a-kid")]
+    assert links[("device_id", "tablet")] is None  # two people behind it: no profile
+    assert links[("device_id", "phone")] == links[("customer_id", "C2")]
+
+
 def test_transitive_chain_email_customer_id_device_is_one_profile(spark):
     obs = observations(
         spark,
         ("r1", 0, {"email": "ann@x.com", "customer_id": "C1"}),
-        ("r2", 1, {"customer_id": "C1", "device_id": "dev-1"}),
+        # A logged-in web event carries the browser's anonymous id and the device.
+        ("r2", 1, {"customer_id": "C1", "device_id": "dev-1", "anonymous_id": "anon-1"}),
         ("r3", 2, {"device_id": "dev-1", "anonymous_id": "anon-1"}),
         ("r4", 3, {"customer_id": "C9"}),  # someone else
     )
@@ -110,19 +127,19 @@ def test_transitive_chain_email_customer_id_device_is_one_profile(spark):
     ("customers", "expect_shared"),
     [(2, False), (3, True)],  # N = 2: two customer ids may be one person, three are not
 )
-def test_a_device_seen_with_more_than_n_customer_ids_never_merges_people(
+def test_an_identifier_seen_with_more_than_n_customer_ids_never_merges_people(
     spark, customers, expect_shared
 ):
     records = [
-        (f"r{i}", i, {"device_id": "kiosk", "customer_id": f"C{i}"})
+        (f"r{i}", i, {"phone": "+15550000000", "customer_id": f"C{i}"})
         for i in range(1, customers + 1)
     ]
-    records.append(("r-device-only", 9, {"device_id": "kiosk"}))
+    records.append(("r-phone-only", 9, {"phone": "+15550000000"}))
     obs = observations(spark, *records)
     result = resolve(obs, empty_links(spark), PARAMS, now=RUN1)
 
     links = by_key(result.links)
-    kiosk = links[("device_id", "kiosk")]
+    kiosk = links[("phone", "+15550000000")]
     assert kiosk.shared is expect_shared
     assert kiosk.customer_ids == [f"C{i}" for i in range(1, customers + 1)]
     people = {links[("customer_id", f"C{i}")].profile_id for i in range(1, customers + 1)}
@@ -130,37 +147,37 @@ def test_a_device_seen_with_more_than_n_customer_ids_never_merges_people(
     if expect_shared:
         assert people == {pid(f"customer_id:C{i}") for i in range(1, customers + 1)}
         assert kiosk.profile_id is None and kiosk.origin_profile_id is None
-        # The device is all this record has: no profile, the caller quarantines it.
-        assert got["r-device-only"] is None
+        # The phone is all this record has: no profile, the caller quarantines it.
+        assert got["r-phone-only"] is None
     else:
         assert people == {pid("customer_id:C1")}
-        assert got["r-device-only"] == pid("customer_id:C1")
+        assert got["r-phone-only"] == pid("customer_id:C1")
 
 
 def test_fan_out_counts_the_customer_ids_remembered_in_the_links(spark):
     first = observations(
         spark,
-        ("r1", 0, {"device_id": "tablet", "customer_id": "C1"}),
-        ("r2", 1, {"device_id": "tablet", "customer_id": "C2"}),
+        ("r1", 0, {"phone": "+15550000001", "customer_id": "C1"}),
+        ("r2", 1, {"phone": "+15550000001", "customer_id": "C2"}),
     )
     run1 = resolve(first, empty_links(spark), PARAMS, now=RUN1)
     family = pid("customer_id:C1")
     assert set(profiles(run1.links).values()) == {family}  # two ids: allowed by N = 2
 
-    # A third customer id on the tablet: 3 > N across history, so it joins nobody now.
-    second = observations(spark, ("r3", 2, {"device_id": "tablet", "customer_id": "C3"}))
+    # A third customer id on the shared line: 3 > N across history, so it joins nobody now.
+    second = observations(spark, ("r3", 2, {"phone": "+15550000001", "customer_id": "C3"}))
     run2 = resolve(second, run1.links, PARAMS, now=RUN2)
     links = by_key(apply_links(run1.links, run2.links))
     assert links[("customer_id", "C3")].profile_id == pid("customer_id:C3")
-    assert links[("device_id", "tablet")].shared is True
-    assert links[("device_id", "tablet")].profile_id is None
-    assert links[("device_id", "tablet")].origin_profile_id == family  # where it came from
+    assert links[("phone", "+15550000001")].shared is True
+    assert links[("phone", "+15550000001")].profile_id is None
+    assert links[("phone", "+15550000001")].origin_profile_id == family  # where it came from
     assert run2.merges.count() == 0
 
     # Shared is sticky: a later record with one customer id does not un-share it.
-    third = observations(spark, ("r4", 3, {"device_id": "tablet", "customer_id": "C4"}))
+    third = observations(spark, ("r4", 3, {"phone": "+15550000001", "customer_id": "C4"}))
     run3 = resolve(third, apply_links(run1.links, run2.links), PARAMS, now=RUN3)
-    assert by_key(run3.links)[("device_id", "tablet")].shared is True
+    assert by_key(run3.links)[("phone", "+15550000001")].shared is True
     assert by_key(run3.links)[("customer_id", "C4")].profile_id == pid("customer_id:C4")
 
 
@@ -232,12 +249,12 @@ def test_joining_two_profiles_keeps_the_older_id_and_records_one_merge(spark):
     # Precondition of the test: the younger id sorts first, so only age can pick the older.
     assert younger < older
 
-    linking = observations(spark, ("r3", 2, {"email": "ann@x.com", "device_id": "dev-2"}))
+    linking = observations(spark, ("r3", 2, {"email": "ann@x.com", "phone": "+4915112345678"}))
     run3 = resolve(linking, links2, PARAMS, now=RUN3)
     links3 = apply_links(links2, run3.links)
 
     merges = [r.asDict() for r in run3.merges.collect()]
-    # r3 carries the younger profile's device and, outside it, the older one's e-mail.
+    # r3 carries the younger profile's phone and, outside it, the older one's e-mail.
     assert merges == [
         {
             "survivor_profile_id": older,
@@ -254,8 +271,8 @@ def test_joining_two_profiles_keeps_the_older_id_and_records_one_merge(spark):
         ("customer_id", "C001"): older,
         ("email", "ann@x.com"): older,
         ("customer_id", "C002"): older,
-        ("device_id", "dev-2"): older,
-        ("phone", "+4915112345678"): older,  # not in r3: repointed all the same
+        ("device_id", "dev-2"): older,  # not in r3: repointed all the same
+        ("phone", "+4915112345678"): older,
     }
     assert {r.profile_created_at for r in rows.values()} == {local(RUN1)}
     assert {k: r.origin_profile_id for k, r in rows.items()} == {
@@ -265,7 +282,7 @@ def test_joining_two_profiles_keeps_the_older_id_and_records_one_merge(spark):
         ("device_id", "dev-2"): younger,
         ("phone", "+4915112345678"): younger,
     }
-    assert rows[("phone", "+4915112345678")].updated_at == local(RUN3)
+    assert rows[("device_id", "dev-2")].updated_at == local(RUN3)
     assert rows[("customer_id", "C001")].updated_at == local(RUN1)
 
     # Replaying the linking event: nothing left to merge, nothing changes.
@@ -389,21 +406,25 @@ def test_connected_components_agree_with_union_find(spark):
 
 
 def test_a_long_chain_converges_with_checkpointing(spark, tmp_path, caplog):
-    # e0 - d0 - e1 - d1 - … : 1,000 e-mails and 1,000 devices, diameter ~2,000, names in
+    # e0 - a0 - e1 - a1 - … : 1,000 e-mails and 1,000 anonymous ids, diameter ~2,000, names in
     # random order so the chain is no sorted list.
     rng = random.Random(11)
     names = [f"{rng.getrandbits(48):012x}" for _ in range(2000)]
     records = []
     for k in range(1000):
         records.append(
-            (f"a{k}", k, {"email": f"{names[2 * k]}@x.com", "device_id": f"dev-{names[2 * k + 1]}"})
+            (
+                f"a{k}",
+                k,
+                {"email": f"{names[2 * k]}@x.com", "anonymous_id": f"a-{names[2 * k + 1]}"},
+            )
         )
         if k < 999:
             records.append(
                 (
                     f"b{k}",
                     k,
-                    {"device_id": f"dev-{names[2 * k + 1]}", "email": f"{names[2 * k + 2]}@x.com"},
+                    {"anonymous_id": f"a-{names[2 * k + 1]}", "email": f"{names[2 * k + 2]}@x.com"},
                 )
             )
     spark.sparkContext.setCheckpointDir(str(tmp_path / "checkpoints"))

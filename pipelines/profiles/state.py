@@ -73,10 +73,11 @@ def unit_states(events: DataFrame) -> DataFrame:
     amount = F.col("base_amounts.amount")
     item_skus = F.transform(p("items"), lambda i: i["sku"])
     item_categories = F.transform(p("items"), lambda i: i["category"])
-    categories = F.filter(
+    # Distinct: an order with two items of one category must not repeat a map key.
+    categories = F.array_distinct(F.filter(
         F.when(_is("order_placed"), item_categories).otherwise(F.array(p("category"))),
         lambda c: c.isNotNull(),
-    )
+    ))
     # Only what the customer said counts towards sentiment, not the bot's or an agent's lines.
     customer_sentiment = (
         _is("chat_message", "social_mention")

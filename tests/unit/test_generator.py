@@ -27,27 +27,86 @@ BLOCK = 400  # 6 blocks -> 2 part files per source (5 blocks per part)
 START = date(2026, 8, 1)  # conf generator.start_date
 SHARES = Shares()  # conf generator.* defaults (base.yaml)
 EXT = {"crm": "csv", "orders": "csv", "tickets": "jsonl", "web": "jsonl", "social": "json"}
-CRM_HEADER = ["CustomerID", "First Name", "Last Name", "E-mail", "Phone", "Country",
-              "Preferred Language", "Tier", "Created", "Last Modified"]
-ORDERS_HEADER = ["order_id", "customer_ref", "email", "order_ts", "status", "currency",
-                 "total_amount_minor", "items"]
-TICKET_FIELDS = ["ticket", "requester", "channel", "priority", "category", "status",
-                 "created_at", "updated_at", "csat"]
-WEB_FIELDS = ["event_id", "ts", "event", "anon_id", "user_id", "device_id", "session_id", "url",
-              "sku", "category", "qty", "price", "currency"]
-SOCIAL_FIELDS = ["id", "platform", "handle", "created_time", "text", "sentiment",
-                 "profile_email"]
+CRM_HEADER = [
+    "CustomerID",
+    "First Name",
+    "Last Name",
+    "E-mail",
+    "Phone",
+    "Country",
+    "Preferred Language",
+    "Tier",
+    "Created",
+    "Last Modified",
+]
+ORDERS_HEADER = [
+    "order_id",
+    "customer_ref",
+    "email",
+    "order_ts",
+    "status",
+    "currency",
+    "total_amount_minor",
+    "items",
+]
+TICKET_FIELDS = [
+    "ticket",
+    "requester",
+    "channel",
+    "priority",
+    "category",
+    "status",
+    "created_at",
+    "updated_at",
+    "csat",
+]
+WEB_FIELDS = [
+    "event_id",
+    "ts",
+    "event",
+    "anon_id",
+    "user_id",
+    "device_id",
+    "session_id",
+    "url",
+    "sku",
+    "category",
+    "qty",
+    "price",
+    "currency",
+]
+SOCIAL_FIELDS = ["id", "platform", "handle", "created_time", "text", "sentiment", "profile_email"]
 # How docs/examples was generated (docs/sources.md): customers, days, seed.
 EXAMPLE_RUN = (200, 14, 7)
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def run(out: Path | str, truth: Path, *extra: str, customers: int = CUSTOMERS, days: int = DAYS,
-        seed: int = SEED) -> str:
+def run(
+    out: Path | str,
+    truth: Path,
+    *extra: str,
+    customers: int = CUSTOMERS,
+    days: int = DAYS,
+    seed: int = SEED,
+) -> str:
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        code = main(["--customers", str(customers), "--days", str(days), "--seed", str(seed),
-                     "--out", str(out), "--truth", str(truth), "--quiet", *extra])
+        code = main(
+            [
+                "--customers",
+                str(customers),
+                "--days",
+                str(days),
+                "--seed",
+                str(seed),
+                "--out",
+                str(out),
+                "--truth",
+                str(truth),
+                "--quiet",
+                *extra,
+            ]
+        )
     assert code == 0
     return stdout.getvalue()
 
@@ -69,8 +128,13 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "records": records,
         # source -> record_key -> (person_id, invalid_reason)
         "owner": {
-            s: dict(zip(g["record_key"], zip(g["person_id"], g["invalid_reason"], strict=True),
-                        strict=True))
+            s: dict(
+                zip(
+                    g["record_key"],
+                    zip(g["person_id"], g["invalid_reason"], strict=True),
+                    strict=True,
+                )
+            )
             for s, g in records.groupby("source")
         },
         "rows": {s: read_rows(out, s) for s in EXT},
@@ -135,8 +199,11 @@ def norm_email(value: str) -> str:
 
 
 def digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 # ------------------------------------------------------------------ layout and determinism
@@ -150,13 +217,16 @@ def test_writes_every_source_in_the_documented_layout(batch: dict) -> None:
         assert names == [f"batch-0001-part-00000.{ext}", f"batch-0001-part-00001.{ext}"]
         assert source in batch["stdout"]
     assert not [p for p in out.rglob(".*")], "temporary part files left behind"
-    for name in ("people.parquet", "identifier_person.parquet",
-                 "record_person/batch-0001.parquet", "manifests/batch-0001.json"):
+    for name in (
+        "people.parquet",
+        "identifier_person.parquet",
+        "record_person/batch-0001.parquet",
+        "manifests/batch-0001.json",
+    ):
         assert (truth / name).is_file()
 
 
-def test_same_arguments_give_the_same_bytes_serial_or_parallel(batch: dict, tmp_path: Path
-                                                               ) -> None:
+def test_same_arguments_give_the_same_bytes_serial_or_parallel(batch: dict, tmp_path: Path) -> None:
     run(tmp_path / "a", tmp_path / "at", "--block-size", str(BLOCK), "--workers", "2")
     assert digest(tmp_path / "a") == digest(batch["out"])
     truth = digest(batch["truth"])
@@ -179,12 +249,21 @@ def test_second_batch_adds_new_files_for_the_same_people(tmp_path: Path) -> None
     run(out, truth, customers=500, days=10)
     first = digest(out)
     people_before = pd.read_parquet(truth / "people.parquet")
-    run(out, truth, "--start-date", "2026-08-11", "--batch-name", "batch-0002",
-        customers=500, days=2)
+    run(
+        out,
+        truth,
+        "--start-date",
+        "2026-08-11",
+        "--batch-name",
+        "batch-0002",
+        customers=500,
+        days=2,
+    )
     after = digest(out)
     assert {k: v for k, v in after.items() if "batch-0001" in k} == first
     assert {k for k in after if "batch-0002" in k} == {
-        f"{s}/batch-0002-part-00000.{e}" for s, e in EXT.items()}
+        f"{s}/batch-0002-part-00000.{e}" for s, e in EXT.items()
+    }
     pd.testing.assert_frame_equal(pd.read_parquet(truth / "people.parquet"), people_before)
     for source in ("orders", "tickets", "web", "social"):  # new activity, new record ids
         keys1 = {r["_key"] for r in read_rows(out, source, "batch-0001")}
@@ -232,7 +311,8 @@ def test_orders_follow_the_documented_format(batch: dict) -> None:
         if r["status"] == "placed":
             assert items and all(i["qty"] > 0 for i in items)
             assert int(r["total_amount_minor"]) == sum(
-                i["qty"] * i["unit_price_minor"] for i in items)
+                i["qty"] * i["unit_price_minor"] for i in items
+            )
         else:
             assert r["status"] == "refunded" and items == []
             assert r["order_id"] in placed
@@ -255,8 +335,7 @@ def test_tickets_follow_the_documented_format(batch: dict) -> None:
             datetime.strptime(r[col], "%Y-%m-%d %H:%M:%S UTC")
         assert r["csat"] is None or 1 <= r["csat"] <= 5
         assert r["status"].lower() in {"new", "open", "pending", "solved", "closed"}
-        assert r["priority"].lower() in {"p1", "p2", "p3", "p4", "urgent", "high", "normal",
-                                         "low"}
+        assert r["priority"].lower() in {"p1", "p2", "p3", "p4", "urgent", "high", "normal", "low"}
     # Labels as different agents typed them: the same value in several casings.
     spellings = Counter(r["channel"].lower() for r in {r["channel"]: r for r in valid}.values())
     assert max(spellings.values()) >= 2
@@ -278,8 +357,13 @@ def test_web_events_follow_the_documented_format(batch: dict) -> None:
     for r in valid:
         assert isinstance(r["ts"], int) and start_ms <= r["ts"] < end_ms
         assert r["anon_id"].startswith("a-") and r["device_id"].startswith("d-")
-        assert r["event"] in {"pageview", "product_view", "add_to_cart", "remove_from_cart",
-                              "checkout"}
+        assert r["event"] in {
+            "pageview",
+            "product_view",
+            "add_to_cart",
+            "remove_from_cart",
+            "checkout",
+        }
         if r["event"] in ("add_to_cart", "remove_from_cart"):
             assert r["qty"] >= 1 and r["price"] > 0 and r["sku"]
     logged = [r for r in valid if r["user_id"] is not None]
@@ -351,8 +435,15 @@ def test_people_truth(batch: dict) -> None:
     registered = people[people["registered"]]
     assert registered["customer_id"].notna().all() and registered["customer_id"].is_unique
     assert people.loc[~people["registered"], "customer_id"].isna().all()
-    assert set(people["archetype"]) == {"champion", "loyal", "occasional", "at_risk", "churned",
-                                        "support_heavy", "browser"}
+    assert set(people["archetype"]) == {
+        "champion",
+        "loyal",
+        "occasional",
+        "at_risk",
+        "churned",
+        "support_heavy",
+        "browser",
+    }
     assert (people["churned"] == (people["archetype"] == "churned")).all()
     assert people.loc[people["churned"], "churn_at"].notna().all()
     assert people["email"].str.fullmatch(r"[a-z0-9._]+@[a-z0-9.-]+").all()
@@ -392,8 +483,9 @@ def test_record_truth_points_at_real_people(batch: dict) -> None:
     # Only rows stripped of every identifier have no owner.
     unowned = records[records["person_id"].isna()]
     assert len(unowned) and (unowned["invalid_reason"] == "no_identifier").all()
-    assert (records["file"].str.match(r"(crm|orders|tickets|web|social)/batch-0001-part-\d{5}"
-                                      )).all()
+    assert (
+        records["file"].str.match(r"(crm|orders|tickets|web|social)/batch-0001-part-\d{5}")
+    ).all()
 
 
 def test_identifiers_in_records_belong_to_the_true_person(batch: dict) -> None:
@@ -411,8 +503,11 @@ def test_identifiers_in_records_belong_to_the_true_person(batch: dict) -> None:
     for r in valid_rows(batch, "tickets"):
         p = person("tickets", r)
         assert r["requester"]["customer_number"] in (None, p["customer_id"])
-        assert norm_email(r["requester"]["email"]) in {p["email"], p["alt_email"],
-                                                       p["company_inbox"]}
+        assert norm_email(r["requester"]["email"]) in {
+            p["email"],
+            p["alt_email"],
+            p["company_inbox"],
+        }
     for r in valid_rows(batch, "social"):
         p = person("social", r)
         assert f"{r['platform']}:{r['handle'][1:].lower()}" == p["social_handle"]
@@ -424,8 +519,11 @@ def test_identifiers_in_records_belong_to_the_true_person(batch: dict) -> None:
 
 def test_shared_identifiers_span_several_people_in_the_records(batch: dict) -> None:
     owner = batch["owner"]["orders"]
-    test_users = {owner[r["_key"]][0] for r in valid_rows(batch, "orders")
-                  if norm_email(r["email"]) == "test@example.com"}
+    test_users = {
+        owner[r["_key"]][0]
+        for r in valid_rows(batch, "orders")
+        if norm_email(r["email"]) == "test@example.com"
+    }
     assert len(test_users) >= 2
     users_per_device: dict[str, set[str]] = {}
     for r in valid_rows(batch, "web"):
@@ -444,9 +542,11 @@ def test_churned_people_stop_buying_and_browsing(batch: dict) -> None:
     records = batch["records"]
     # Refunds and ticket updates after churn are the shop's doing; what the person does stops.
     key = records["record_key"]
-    did = (records["source"].isin(["web", "social"])
-           | ((records["source"] == "orders") & key.str.endswith("|placed"))
-           | ((records["source"] == "tickets") & key.str.endswith("|new")))
+    did = (
+        records["source"].isin(["web", "social"])
+        | ((records["source"] == "orders") & key.str.endswith("|placed"))
+        | ((records["source"] == "tickets") & key.str.endswith("|new"))
+    )
     active = records[did & records["person_id"].isin(churn.index)]
     assert len(active)
     assert (active["event_time"].values < churn.loc[active["person_id"]].values).all()
@@ -475,8 +575,11 @@ def test_docs_examples_are_real_generator_output(tmp_path: Path) -> None:
     for source, ext in EXT.items():
         example = DOCS / "examples" / f"{source}.{ext}"
         lines = example.read_text(encoding="utf-8").splitlines()
-        generated = set((tmp_path / "l" / source / f"batch-0001-part-00000.{ext}")
-                        .read_text(encoding="utf-8").splitlines())
+        generated = set(
+            (tmp_path / "l" / source / f"batch-0001-part-00000.{ext}")
+            .read_text(encoding="utf-8")
+            .splitlines()
+        )
         if ext == "json":
             doc = json.loads(example.read_text(encoding="utf-8"))
             assert 5 <= len(doc["data"]) <= 20

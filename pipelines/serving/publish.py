@@ -1,0 +1,224 @@
+"""Writing the chatbot export: the Delta tables (through the gate) and the Redis cache.
+
+Two entry points:
+- ``write_export`` — the nightly full export: overwrite ``chatbot_export`` and
+  ``chatbot_identifiers``, laid out for point lookups (range-partitioned and sorted on the key,
+  ``export.rows_per_file`` rows per file, no deletion vectors so delta-rs can read it);
+  the job then calls ``cache.full_refresh``.
+- ``sync_touched`` — the stream, per micro-batch: upsert the touched profiles' rows (an older
+  ``profile_version`` never replaces a newer one), redirect merged profiles, push to Redis.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pipelines.catalog import Catalog
+from pipelines.gate import GateReport, Txn, gated_write
+from pipelines.serving import cache
+from pipelines.serving.export import build_export, identifier_index
+from pipelines.serving.params import ExportParams
+from pipelines.serving.records import export_records
+
+EXPORT_TABLE = "chatbot_export"
+IDENTIFIERS_TABLE = "chatbot_identifiers"
+EXPORT_KEY = "profile_id"
+IDENTIFIERS_KEY = "lookup_key"
+NO_DELETION_VECTORS = "spark.databricks.delta.properties.defaults.enableDeletionVectors"
+
+
+@contextmanager
+def _without_deletion_vectors(spark: SparkSession) -> Iterator[None]:
+    # delta-rs' pyarrow reader cannot apply deletion vectors; tables created here get none.
+    previous = spark.conf.get(NO_DELETION_VECTORS, None)
+    spark.conf.set(NO_DELETION_VECTORS, "false")
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(NO_DELETION_VECTORS)
+        else:
+            spark.conf.set(NO_DELETION_VECTORS, previous)
+
+
+@contextmanager
+def _row_groups(spark: SparkSession, row_group_bytes: int | None) -> Iterator[None]:
+    """Small Parquet row groups: a point lookup then decodes a few hundred rows, not a file."""
+    if not row_group_bytes:
+        yield
+        return
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    previous = hadoop.get("parquet.block.size")
+    hadoop.set("parquet.block.size", str(row_group_bytes))
+    try:
+        yield
+    finally:
+        if previous is None:
+            hadoop.unset("parquet.block.size")
+        else:
+            hadoop.set("parquet.block.size", previous)
+
+
+def lookup_layout(df: DataFrame, key: str, rows: int, rows_per_file: int) -> DataFrame:
+    """Range-partition on ``key`` into files of about ``rows_per_file`` rows, sorted inside."""
+    files = max(1, math.ceil(rows / rows_per_file))
+    return df.repartitionByRange(files, key).sortWithinPartitions(key)
+
+
+def identifier_rows(export: DataFrame, merges: DataFrame | None = None) -> DataFrame:
+    """``identifier_index`` with its single sorted key ``lookup_key`` = ``id_type:id_key``."""
+    index = identifier_index(export, merges)
+    return index.select(
+        F.concat_ws(":", "id_type", "id_key").alias(IDENTIFIERS_KEY), *index.columns
+    )
+
+
+def write_export(
+    catalog: Catalog,
+    export: DataFrame,
+    *,
+    merges: DataFrame | None = None,
+    rows_per_file: int = 2000,
+    row_group_bytes: int | None = None,
+    txn: Txn | None = None,
+) -> dict[str, GateReport]:
+    """Overwrite both export tables with ``export`` (rows of ``build_export``), in files of
+    about ``rows_per_file`` rows and Parquet row groups of about ``row_group_bytes``."""
+    spark = export.sparkSession
+    export = export.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        idents = identifier_rows(export, merges).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            with _without_deletion_vectors(spark), _row_groups(spark, row_group_bytes):
+                reports = {
+                    EXPORT_TABLE: gated_write(
+                        catalog,
+                        lookup_layout(export, EXPORT_KEY, export.count(), rows_per_file),
+                        EXPORT_TABLE,
+                        mode="overwrite",
+                        txn=txn,
+                    ),
+                    IDENTIFIERS_TABLE: gated_write(
+                        catalog,
+                        lookup_layout(idents, IDENTIFIERS_KEY, idents.count(), rows_per_file * 4),
+                        IDENTIFIERS_TABLE,
+                        mode="overwrite",
+                        txn=txn,
+                    ),
+                }
+        finally:
+            idents.unpersist()
+    finally:
+        export.unpersist()
+    return reports
+
+
+def _newer_or_equal(builder):
+    return builder.whenMatchedUpdateAll(
+        condition="s.profile_version >= t.profile_version"
+    ).whenNotMatchedInsertAll()
+
+
+def sync_touched(
+    catalog: Catalog,
+    redis_target: Any,
+    touched_profiles: DataFrame,
+    *,
+    params: ExportParams,
+    segments: DataFrame | None = None,
+    merges: DataFrame | None = None,
+    exported_at: datetime | None = None,
+    txn: Txn | None = None,
+    prefix: str | None = None,
+    row_group_bytes: int | None = None,
+) -> dict[str, Any]:
+    """Bring the export and the cache up to date for the profiles a micro-batch changed.
+
+    Args:
+        redis_target: a ``Conf`` or a ``redis.Redis`` (see ``cache.push_rows``).
+        touched_profiles: the changed rows of the profiles table (after its MERGE: with
+            ``version`` and ``updated_at``), survivors of merges included.
+        segments: the segments table, if any (``read_segments``), so nightly labels stay.
+        merges: this batch's identity_merges rows (survivor_profile_id, merged_profile_id…).
+        txn: the micro-batch's idempotent-write identity (replays write nothing twice).
+    Returns:
+        Gate reports per table and the cache push report.
+    """
+    spark = touched_profiles.sparkSession
+    export = build_export(touched_profiles, segments, params, exported_at).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
+    try:
+        reports: dict[str, Any] = {}
+        with _without_deletion_vectors(spark), _row_groups(spark, row_group_bytes):
+            reports[EXPORT_TABLE] = gated_write(
+                catalog,
+                export,
+                EXPORT_TABLE,
+                mode="merge",
+                merge_on=[EXPORT_KEY],
+                merge_clauses=_newer_or_equal,
+                txn=txn,
+            )
+            reports[IDENTIFIERS_TABLE] = gated_write(
+                catalog,
+                identifier_rows(export, merges),
+                IDENTIFIERS_TABLE,
+                mode="merge",
+                merge_on=[IDENTIFIERS_KEY],
+                txn=txn,
+            )
+        pairs = []
+        if merges is not None:
+            pairs = [
+                (r.survivor_profile_id, r.merged_profile_id)
+                for r in merges.select("survivor_profile_id", "merged_profile_id").collect()
+            ]
+            delete_merged(catalog, spark, [m for _, m in pairs])
+        # Redirects first: a late push of a merged profile is then refused.
+        if pairs:
+            cache.redirect_merged(redis_target, pairs, prefix=prefix)
+        reports["cache"] = cache.push_rows(redis_target, export_records(export), prefix=prefix)
+        return reports
+    finally:
+        export.unpersist()
+
+
+def delete_merged(catalog: Catalog, spark: SparkSession, merged_ids: list[str]) -> None:
+    """Delete merged-away profiles from the export (no rows are written, so no gate; the
+    identifiers table redirects their ids). Idempotent."""
+    from delta.tables import DeltaTable
+
+    path = catalog.path(EXPORT_TABLE)
+    if not merged_ids or not DeltaTable.isDeltaTable(spark, path):
+        return
+    DeltaTable.forPath(spark, path).delete(F.col(EXPORT_KEY).isin(merged_ids))
+
+
+def read_segments(catalog: Catalog, spark: SparkSession) -> DataFrame | None:
+    """The nightly segments table when the catalog has one and it exists, else None."""
+    from delta.tables import DeltaTable
+
+    if "segments" not in catalog.names():
+        return None
+    path = catalog.path("segments")
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    return spark.read.format("delta").load(path)
+
+
+def read_merges(catalog: Catalog, spark: SparkSession) -> DataFrame | None:
+    from delta.tables import DeltaTable
+
+    path = catalog.path("identity_merges")
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    return spark.read.format("delta").load(path)

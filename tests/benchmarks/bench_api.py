@@ -1,0 +1,215 @@
+"""Read API latency at a fixed 1,000 requests/s: cache path and Delta fallback path.
+
+~10k synthetic profiles (``scale=small``: 10,000; ``full``: 100,000) are exported through the
+gate, loaded into Redis under a scratch key prefix, and served by uvicorn in a child process
+(one worker, uvloop/httptools when installed). A load generator in another process
+(tests/benchmarks/loadgen.py) sends an open-loop 1,000 req/s for 10 s of random profile-id
+and customer-id lookups, once against the API with Redis and once against an API whose Redis
+is unreachable (every request served from the Delta export by delta-rs). Bar: cache-path p99
+≤ 2 ms at 1,000 req/s.
+
+Freshness (an event produced to Kafka until the API shows it) needs the streaming job:
+``freshness_kafka_to_api`` measures it once that job runs; until then the row says pending.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import Conf
+
+RATE = 1000
+DURATION_S = 10
+KEY = "bench-" + uuid.uuid4().hex
+
+
+def _variant(conf: Conf, **dotted: Any) -> Conf:
+    data = conf.to_dict()
+    for key, value in dotted.items():
+        node = data
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    return Conf(data, conf.env, conf.files, conf.project_dir)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _export(conf: Conf, n: int) -> dict[str, Any]:
+    from pipelines.catalog import Catalog
+    from pipelines.serving import cache
+    from pipelines.serving.export import build_export
+    from pipelines.serving.params import ExportParams
+    from pipelines.serving.publish import write_export
+    from pipelines.serving.records import export_records
+    from pipelines.serving.samples import sample_profiles, sample_segments
+    from pipelines.session import get_spark
+
+    spark = get_spark(conf, "profilake-bench-api")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    params = ExportParams.from_conf(conf)
+    catalog = Catalog(conf)
+    started = time.perf_counter()
+    export = build_export(
+        sample_profiles(spark, n, now), sample_segments(spark, n, now), params, exported_at=now
+    )
+    write_export(
+        catalog, export, rows_per_file=params.rows_per_file, row_group_bytes=params.row_group_bytes
+    )
+    export_s = time.perf_counter() - started
+    started = time.perf_counter()
+    written = spark.read.format("delta").load(catalog.path("chatbot_export"))
+    refresh = cache.full_refresh(conf, export_records(written))
+    return {
+        "export_s": round(export_s, 1),
+        "cache_load_s": round(time.perf_counter() - started, 1),
+        "cached": refresh.written,
+    }
+
+
+def _paths(n: int, count: int = 20000, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        k = rng.randrange(1, n + 1)
+        if rng.random() < 0.5:
+            out.append(f"/v1/profiles/p_{k:016x}")
+        else:
+            out.append(f"/v1/lookup/customer_id/C{k:07d}")
+    return out
+
+
+def _load(url: str, paths: list[str], rate: float = RATE, duration: float = DURATION_S) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        fh.write("\n".join(paths))
+        paths_file = fh.name
+    cmd = [
+        sys.executable, "-m", "tests.benchmarks.loadgen", "--url", url, "--paths", paths_file,
+        "--rate", str(rate), "--duration", str(duration), "--header", f"X-API-Key={KEY}",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"load generator failed: {done.stderr[-2000:]}")
+    Path(paths_file).unlink()
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _measured(api, paths: list[str]) -> dict[str, Any]:
+    """The load run's figures plus the server's CPU per request and the host's load average
+    (other processes on a shared host stretch the tail latencies)."""
+    cpu = api.cpu_s()
+    result = _load(api.url, paths)
+    cpu = api.cpu_s() - cpu
+    requests = result["sent"] + int(RATE * 1.0)  # the warm-up second is served too
+    return {
+        **result,
+        "server_cpu_us_per_req": round(cpu / requests * 1e6),
+        "host_load_avg_1m": round(os.getloadavg()[0], 1),
+    }
+
+
+def _sources(url: str, paths: list[str]) -> dict[str, int]:
+    import httpx
+
+    seen: dict[str, int] = {}
+    for p in paths[:50]:
+        source = httpx.get(url + p, headers={"X-API-Key": KEY}).json().get("source", "?")
+        seen[source] = seen.get(source, 0) + 1
+    return seen
+
+
+def run(ctx) -> list[dict[str, Any]]:
+    from pipelines.services import redis_server
+    from pipelines.serving.server import api_process
+
+    n = 10_000 if ctx.scale == "small" else 100_000
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    conf = _variant(ctx.conf, **{"cache.prefix": prefix})
+    was_running = redis_server.status(conf)["running"]
+    redis_server.start(conf)
+    rows: list[dict[str, Any]] = []
+    try:
+        setup = _export(conf, n)
+        paths = _paths(n)
+        with api_process(conf, KEY, port=_free_port()) as api:
+            assert _sources(api.url, paths) == {"cache": 50}
+            rows.append({"name": "api_cache_path_1000rps", "profiles": n, **_measured(api, paths)})
+            rows[-1].update(setup)
+        no_redis = _variant(conf, **{"redis.port": _free_port()})
+        with api_process(no_redis, KEY, port=_free_port()) as api:
+            assert _sources(api.url, paths) == {"delta": 50}
+            rows.append(
+                {"name": "api_delta_fallback_1000rps", "profiles": n, **_measured(api, paths)}
+            )
+        rows.append(freshness_kafka_to_api(conf))
+    finally:
+        client = redis_server.client(conf)
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            client.unlink(key)
+        if not was_running:
+            redis_server.stop(conf)
+    return rows
+
+
+def freshness_kafka_to_api(
+    conf: Conf, api_url: str | None = None, samples: int = 50, timeout_s: float = 60
+) -> dict[str, Any]:
+    """Event produced to Kafka → visible in the API, p50/p99 seconds.
+
+    Needs the streaming job running against ``conf`` and an API (``api_url``) serving its
+    export: for each sample, a ``profile_updated`` event sets a unique first_name on customer
+    C0000001 and the API is polled every 10 ms until it shows it. Without ``api_url`` (no
+    streaming job yet) the row reports the measurement as pending.
+    """
+    if api_url is None:
+        return {"name": "freshness_kafka_to_api", "status": "pending: needs the streaming job"}
+    import httpx
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=str(conf.get("kafka.bootstrap_servers")))
+    topic = str(conf.get("kafka.topics.events.name"))
+    lags = []
+    with httpx.Client(base_url=api_url, headers={"X-API-Key": KEY}) as http:
+        for _ in range(samples):
+            marker = "Fresh" + uuid.uuid4().hex[:8]
+            event = {
+                "event_id": str(uuid.uuid4()),
+                "event_type": "profile_updated",
+                "event_time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                "source": "crm",
+                "identifiers": {"customer_id": "C0000001"},
+                "properties": {"attributes": {"first_name": marker}},
+                "schema_version": 1,
+            }
+            sent = time.perf_counter()
+            producer.send(topic, json.dumps(event).encode(), key=b"C0000001").get(10)
+            while time.perf_counter() - sent < timeout_s:
+                body = http.get("/v1/lookup/customer_id/C0000001").json()
+                if body.get("first_name") == marker:
+                    lags.append(time.perf_counter() - sent)
+                    break
+                time.sleep(0.01)
+    producer.close()
+    lags.sort()
+    return {
+        "name": "freshness_kafka_to_api",
+        "samples": len(lags),
+        "p50_s": round(lags[len(lags) // 2], 3) if lags else None,
+        "p99_s": round(lags[min(len(lags) - 1, int(len(lags) * 0.99))], 3) if lags else None,
+    }

@@ -1,0 +1,403 @@
+"""Export → gated Delta tables → real Redis → the real FastAPI app (TestClient).
+
+One module-scoped export (three customers, one merged profile) is written through the gate and
+loaded into Redis under a key prefix of its own; tests then read it through the API, with
+Redis and with Redis unreachable (Delta fallback through delta-rs).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pipelines.catalog import Catalog
+from pipelines.config import Conf
+from pipelines.identity.schemas import MERGES
+from pipelines.services import redis_server
+from pipelines.serving import cache
+from pipelines.serving.api import create_app
+from pipelines.serving.export import build_export
+from pipelines.serving.hashing import hmac_hex
+from pipelines.serving.params import ExportParams
+from pipelines.serving.publish import sync_touched, write_export
+from pipelines.serving.records import export_records
+from tests.serving_data import (
+    ANNA,
+    AS_OF,
+    BOB,
+    CARLA,
+    DAN,
+    dan,
+    people,
+    profiles_df,
+    segments_df,
+    ts,
+)
+
+KEY = "test-key-" + uuid.uuid4().hex[:8]
+PEPPER = "dev-pepper"
+
+
+def variant(conf: Conf, **dotted: Any) -> Conf:
+    data = conf.to_dict()
+    for key, value in dotted.items():
+        node = data
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    return Conf(data, conf.env, conf.files, conf.project_dir)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(spark, redis_conf, tmp_path_factory) -> Iterator[dict[str, Any]]:
+    root = str(tmp_path_factory.mktemp("serving") / "var")
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    conf = variant(
+        redis_conf,
+        **{
+            "paths.root": root,
+            "paths.lakehouse": f"{root}/lakehouse",
+            "paths.validation": f"{root}/lakehouse/_validation",
+            "cache.prefix": prefix,
+            "export.hash_pepper": PEPPER,
+        },
+    )
+    params = ExportParams.from_conf(conf)
+    export = build_export(
+        profiles_df(spark, people()), segments_df(spark), params, exported_at=AS_OF
+    )
+    merges = spark.createDataFrame(
+        [(BOB, DAN, "device_id", "dev-dan", "e-merge", ts("2026-08-31T20:00:00"), None)],
+        MERGES,
+    )
+    catalog = Catalog(conf)
+    reports = write_export(catalog, export, merges=merges, rows_per_file=2)
+    written = spark.read.format("delta").load(catalog.path("chatbot_export"))
+    records = {r["profile_id"]: r for r in export_records(written)}
+    client = redis_server.client(conf)
+    refresh = cache.full_refresh(client, records.values(), merges=[(BOB, DAN)], prefix=prefix)
+    dan_export = build_export(profiles_df(spark, [dan()]), None, params, exported_at=AS_OF)
+    yield {
+        "conf": conf,
+        "catalog": catalog,
+        "params": params,
+        "records": records,
+        "reports": reports,
+        "refresh": refresh,
+        "dan": next(export_records(dan_export)),
+        "client": client,
+        "prefix": prefix,
+    }
+    for key in client.scan_iter(match=f"{prefix}:*"):
+        client.delete(key)
+
+
+@pytest.fixture()
+def api(served, monkeypatch) -> Iterator[TestClient]:
+    monkeypatch.setenv("PROFILAKE_API_KEYS", f"other-key,{KEY}")
+    with TestClient(create_app(served["conf"])) as client:
+        yield client
+
+
+@pytest.fixture()
+def api_without_redis(served, monkeypatch) -> Iterator[TestClient]:
+    monkeypatch.setenv("PROFILAKE_API_KEYS", KEY)
+    conf = variant(served["conf"], **{"redis.port": closed_port()})
+    with TestClient(create_app(conf)) as client:
+        yield client
+
+
+def get(client: TestClient, url: str, key: str | None = KEY):
+    return client.get(url, headers={"X-API-Key": key} if key else {})
+
+
+LOOKUPS = [
+    ("customer_id", "C0000001"),
+    ("email", "  Anna.Schmidt@Example.org "),
+    ("phone", "+49 151 1234 5678"),
+    ("device_id", "dev-anna"),
+    ("anonymous_id", "anon-anna"),
+    ("social_handle", "Twitter:@Anna_S"),
+]
+
+
+def test_export_tables_pass_the_gate_and_hash_personal_ids(served):
+    reports = served["reports"]
+    assert reports["chatbot_export"].rows_written == 3
+    assert reports["chatbot_export"].rows_quarantined == 0
+    # 6 + 2 + 2 identifiers and one merged-profile redirect.
+    assert reports["chatbot_identifiers"].rows_written == 11
+    anna = served["records"][ANNA]
+    assert anna["lookup_ids"]["email"] == [hmac_hex(PEPPER, "anna.schmidt@example.org")]
+    assert anna["lookup_ids"]["phone"] == [hmac_hex(PEPPER, "+4915112345678")]
+    assert "anna.schmidt" not in json.dumps(served["records"])
+
+
+def test_requests_without_a_valid_key_get_401(api):
+    assert get(api, f"/v1/profiles/{ANNA}", key=None).status_code == 401
+    assert get(api, f"/v1/profiles/{ANNA}", key="wrong").status_code == 401
+    assert get(api, f"/v1/profiles/{ANNA}", key=KEY[:-1]).status_code == 401
+    assert get(api, f"/v1/profiles/{ANNA}").status_code == 200
+    assert get(api, f"/v1/profiles/{ANNA}", key="other-key").status_code == 200
+    assert api.get("/healthz").status_code == 200  # probes need no key
+
+
+def test_keys_from_a_secrets_file(served, monkeypatch, tmp_path: Path):
+    monkeypatch.delenv("PROFILAKE_API_KEYS", raising=False)
+    secrets = tmp_path / "api-keys"
+    secrets.write_text("# chatbot keys\nfile-key-1\n\nfile-key-2\n")
+    conf = variant(served["conf"], **{"api.keys_file": str(secrets)})
+    with TestClient(create_app(conf)) as client:
+        assert get(client, f"/v1/profiles/{ANNA}", key="file-key-2").status_code == 200
+        assert get(client, f"/v1/profiles/{ANNA}", key=KEY).status_code == 401
+
+
+def test_no_configured_key_refuses_to_start(served, monkeypatch):
+    from pipelines.config import ConfigError
+
+    monkeypatch.delenv("PROFILAKE_API_KEYS", raising=False)
+    with pytest.raises(ConfigError, match="no API keys"):
+        create_app(served["conf"])
+
+
+@pytest.mark.parametrize(("id_type", "value"), LOOKUPS)
+def test_lookup_by_every_identifier_type_from_the_cache(api, id_type, value):
+    r = get(api, f"/v1/lookup/{id_type}/{value}")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["profile_id"], body["source"], body["profile_version"]) == (ANNA, "cache", 3)
+
+
+def test_every_response_carries_version_as_of_and_staleness(api, served):
+    body = get(api, f"/v1/profiles/{BOB}").json()
+    assert body["profile_version"] == 7
+    assert body["as_of"] == "2026-09-01T02:00:00.000Z"
+    assert body["updated_at"] == "2026-08-31T18:00:00.000Z"
+    expected = served["records"][BOB]
+    assert {k: body[k] for k in expected} == expected
+    assert body["staleness_s"] > 0  # updated_at lies in the past
+    assert body["churn_band"] == "high"  # the newest segments snapshot
+    assert body["rule_segments"] == ["at_risk"]
+    assert [a["name"] for a in body["next_best_actions"]] == [
+        "escalate_at_risk_high_value",
+        "follow_up_open_ticket",
+    ]
+    assert (
+        body["next_best_actions"][1]["hint"] == "Open ticket T-9 is pending: give a status update."
+    )
+    anna = get(api, f"/v1/profiles/{ANNA}").json()
+    assert anna["complementary_category"] == "home"
+    assert [a["name"] for a in anna["next_best_actions"]] == ["suggest_complementary_category"]
+
+
+def test_unknown_is_404_and_malformed_is_422(api):
+    assert get(api, "/v1/profiles/p_0000000000000000").status_code == 404
+    assert get(api, "/v1/lookup/customer_id/C9999999").status_code == 404
+    assert get(api, "/v1/profiles/not-a-profile").status_code == 422
+    assert get(api, "/v1/profiles/p_ABCDEF0123456789").status_code == 422
+    assert get(api, "/v1/lookup/passport/X123").status_code == 422
+    assert get(api, "/v1/lookup/email/not-an-email").status_code == 422
+    assert get(api, "/v1/lookup/phone/0151 1234").status_code == 422  # not international
+
+
+def test_consent_off_serves_only_the_minimum(api):
+    body = get(api, "/v1/lookup/email/carla@example.fr").json()
+    assert body["profile_id"] == CARLA
+    assert body["personalization_allowed"] is False
+    assert body["lookup_ids"]["customer_id"] == ["C0000003"]
+    for field in ("first_name", "display_name", "language", "account_tier", "next_best_actions"):
+        assert body[field] is None, field
+    assert body["profile_version"] == 3 and body["as_of"]
+
+
+@pytest.mark.parametrize(("id_type", "value"), LOOKUPS)
+def test_redis_down_falls_back_to_the_delta_export(api_without_redis, api, id_type, value):
+    r = get(api_without_redis, f"/v1/lookup/{id_type}/{value}")
+    assert r.status_code == 200, r.text
+    from_delta = r.json()
+    from_cache = get(api, f"/v1/lookup/{id_type}/{value}").json()
+    assert from_delta["source"] == "delta"
+    volatile = {"staleness_s", "source"}
+    assert {k: v for k, v in from_delta.items() if k not in volatile} == {
+        k: v for k, v in from_cache.items() if k not in volatile
+    }
+
+
+def test_fallback_answers_404_merges_and_readiness(api_without_redis):
+    assert get(api_without_redis, "/v1/profiles/p_0000000000000000").status_code == 404
+    merged = get(api_without_redis, f"/v1/profiles/{DAN}").json()
+    assert (merged["profile_id"], merged["merged_from"], merged["source"]) == (BOB, DAN, "delta")
+    ready = api_without_redis.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["redis"] is False and ready.json()["delta"] is True
+
+
+def test_merge_redirects_the_merged_profiles_keys_to_the_survivor(served, monkeypatch):
+    client, prefix = served["client"], f"m{uuid.uuid4().hex[:8]}"
+    records = served["records"]
+    try:
+        cache.push_rows(client, [records[BOB], served["dan"]], prefix=prefix)
+        assert cache.read(client, "i", "device_id:dev-dan", prefix=prefix)[2] == DAN
+
+        assert cache.redirect_merged(client, [(BOB, DAN)], prefix=prefix) == 1
+
+        assert cache.read(client, "i", "device_id:dev-dan", prefix=prefix)[2] == BOB
+        assert cache.read(client, "i", "customer_id:C0000004", prefix=prefix)[2] == BOB
+        late = cache.push_rows(client, [served["dan"]], prefix=prefix)
+        assert (late.written, late.skipped_merged) == (0, 1)
+        monkeypatch.setenv("PROFILAKE_API_KEYS", KEY)
+        conf = variant(served["conf"], **{"cache.prefix": prefix})
+        with TestClient(create_app(conf)) as api:
+            body = get(api, f"/v1/profiles/{DAN}").json()
+            assert (body["profile_id"], body["merged_from"], body["source"]) == (BOB, DAN, "cache")
+            assert get(api, "/v1/lookup/device_id/dev-dan").json()["profile_id"] == BOB
+    finally:
+        for key in client.scan_iter(match=f"{prefix}:*"):
+            client.delete(key)
+
+
+def _with(record: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**record, **changes}
+
+
+def test_an_older_version_never_overwrites_a_newer_one(served):
+    client, prefix = served["client"], f"v{uuid.uuid4().hex[:8]}"
+    bob = served["records"][BOB]
+    try:
+        assert cache.push_rows(client, [bob], prefix=prefix).written == 1
+        older = _with(bob, profile_version=6, first_name="Old")
+        same_version_older_as_of = _with(bob, as_of="2026-08-01T00:00:00.000Z", first_name="Old")
+        report = cache.push_rows(client, [older, same_version_older_as_of], prefix=prefix)
+        assert (report.written, report.skipped_older) == (0, 2)
+        assert json.loads(cache.read(client, "p", BOB, prefix=prefix)[0])["first_name"] == "Bob"
+        newer = _with(
+            bob, profile_version=8, first_name="Robert", lookup_ids={"customer_id": ["C2"]}
+        )
+        assert cache.push_rows(client, [newer], prefix=prefix).written == 1
+        assert json.loads(cache.read(client, "p", BOB, prefix=prefix)[0])["first_name"] == "Robert"
+        # The identifiers the newer row no longer has stop pointing at it.
+        assert cache.read(client, "i", "customer_id:C0000002", prefix=prefix) is None
+        assert cache.read(client, "i", "customer_id:C2", prefix=prefix)[2] == BOB
+    finally:
+        for key in client.scan_iter(match=f"{prefix}:*"):
+            client.delete(key)
+
+
+def test_full_refresh_switches_atomically_and_keeps_live_pushes(served):
+    client, prefix = served["client"], f"r{uuid.uuid4().hex[:8]}"
+    records = served["records"]
+    try:
+        first = cache.full_refresh(client, list(records.values()), prefix=prefix)
+        newer_bob = _with(records[BOB], profile_version=9, first_name="Bobby")
+        seen_during_load: list[Any] = []
+
+        def nightly_rows():
+            yield records[ANNA]
+            # The stream pushes a newer Bob while the refresh is loading, and readers still
+            # see the old generation, complete.
+            cache.push_rows(client, [newer_bob], prefix=prefix)
+            seen_during_load.append(cache.read(client, "p", CARLA, prefix=prefix))
+            yield records[BOB]  # the nightly snapshot's older Bob
+
+        second = cache.full_refresh(client, nightly_rows(), prefix=prefix)
+        assert second.generation == first.generation + 1
+        assert second.previous_generation == first.generation
+        assert seen_during_load[0] is not None  # old generation served until the switch
+        assert cache.read(client, "p", CARLA, prefix=prefix) is None  # not in the new export
+        bob = json.loads(cache.read(client, "p", BOB, prefix=prefix)[0])
+        assert (bob["profile_version"], bob["first_name"]) == (9, "Bobby")
+        assert second.skipped_older == 1
+        assert not list(client.scan_iter(match=f"{prefix}:g{first.generation}:*"))
+    finally:
+        for key in client.scan_iter(match=f"{prefix}:*"):
+            client.delete(key)
+
+
+def test_openapi_and_health(api):
+    spec = api.get("/openapi.json").json()
+    assert "/v1/profiles/{profile_id}" in spec["paths"]
+    assert "/v1/lookup/{id_type}/{id_value}" in spec["paths"]
+    assert api.get("/docs").status_code == 200
+    ready = api.get("/readyz").json()
+    assert ready["ready"] and ready["redis"]
+
+
+@pytest.mark.slow
+def test_stream_sync_updates_delta_and_cache_and_ignores_replays(spark, served, monkeypatch):
+    """The streaming job's call: touched profiles → export MERGE + identifier index + Redis."""
+    conf, catalog = served["conf"], served["catalog"]
+    bob = next(p for p in people() if p["profile_id"] == BOB)
+    touched = profiles_df(spark, [{**bob, "version": 8, "intent": "browsing"}])
+    stale = profiles_df(spark, [{**bob, "version": 5, "intent": "checkout"}])
+    sync_touched(catalog, conf, touched, params=served["params"], segments=segments_df(spark))
+    sync_touched(catalog, conf, stale, params=served["params"], segments=segments_df(spark))
+
+    rows = (
+        spark.read.format("delta")
+        .load(catalog.path("chatbot_export"))
+        .where(f"profile_id = '{BOB}'")
+    )
+    assert [(r.profile_version, r.intent, r.churn_band) for r in rows.collect()] == [
+        (8, "browsing", "high")
+    ]
+    monkeypatch.setenv("PROFILAKE_API_KEYS", KEY)
+    with TestClient(create_app(conf)) as api:
+        assert get(api, f"/v1/profiles/{BOB}").json()["profile_version"] == 8
+    no_redis = variant(conf, **{"redis.port": closed_port(), "api.delta_refresh_s": 0})
+    with TestClient(create_app(no_redis)) as api:
+        body = get(api, "/v1/lookup/customer_id/C0000002").json()
+        assert (body["profile_version"], body["source"]) == (8, "delta")
+
+
+def test_chatbot_answers_differ_because_of_the_profiles(api):
+    from pipelines.chatbot.bot import ApiClient, ChatBot, converse
+
+    client, bot = ApiClient(api, KEY), ChatBot()
+    message = "hi, where is my order?"
+    anna = converse(client, bot, "customer_id", "C0000001", message)
+    bob = converse(client, bot, "customer_id", "C0000002", message)
+    carla = converse(client, bot, "email", "carla@example.fr", message)
+
+    assert anna.text == (
+        "Willkommen zurück Anna! Als Premium-Mitglied sind Sie bei uns zuerst dran. "
+        "Ihre letzte Bestellung O-1001 haben Sie am 2026-08-28 aufgegeben."
+    )
+    assert (anna.intent, anna.handover, anna.profile_id) == ("order_status", False, ANNA)
+    assert bob.text == (
+        "Hi Bob, good to see you again. I'm sorry about the trouble. I'm connecting you with "
+        "a senior agent right now about ticket T-9."
+    )
+    assert bob.handover and "escalate_at_risk_high_value" in bob.actions
+    # Consent withdrawn: found, but answered without anything personal.
+    assert carla.text == "Hello! Please give me your order number and I'll check its status."
+    assert (carla.personalized, carla.profile_id) == (False, CARLA)
+
+    cart = converse(client, bot, "customer_id", "C0000001", "Hilfe mit meinem Warenkorb")
+    assert cart.text.endswith(
+        "In Ihrem Warenkorb liegen 1 Artikel im Wert von 199.00. Dazu passt oft etwas aus home."
+    )
+
+
+def test_chat_endpoint_and_page(api):
+    body = {"message": "hello", "id_type": "customer_id", "id_value": "C0000002"}
+    assert api.post("/v1/chat", json=body).status_code == 401
+    r = api.post("/v1/chat", json=body, headers={"X-API-Key": KEY})
+    assert r.status_code == 200
+    assert r.json()["handover"] is True and r.json()["profile_id"] == BOB
+    unknown = api.post("/v1/chat", json={**body, "id_value": "C404"}, headers={"X-API-Key": KEY})
+    assert unknown.json()["personalized"] is False
+    assert "<form" in api.get("/chat").text

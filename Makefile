@@ -13,7 +13,7 @@ PYTEST_ARGS += --skip-slow
 endif
 
 .PHONY: help setup system-deps demo test test-fast lint format services-up services-down \
-        services-status kafka-up kafka-down redis-up redis-down mlflow-ui generate produce bench clean
+        services-status kafka-up kafka-down redis-up redis-down mlflow-ui generate produce serve-api chatbot-demo bench clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -79,6 +79,12 @@ generate: setup ## generate source files (CUSTOMERS=, DAYS=)
 
 produce: setup kafka-up ## send live events to Kafka (RATE=, DURATION=)
 	@$(BIN)/profilake-produce $(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION))
+
+serve-api: setup redis-up ## serve the read API (PROFILAKE_API_KEYS=key1,key2) on 127.0.0.1:8080
+	@$(BIN)/profilake-serve-api
+
+chatbot-demo: setup redis-up ## export profiles, start the API and chat as two customers
+	@$(BIN)/profilake-demo-chatbot
 
 bench: setup services-up ## run the benchmarks, print a table, write var/bench/latest.json
 	@$(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)

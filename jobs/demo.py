@@ -84,6 +84,13 @@ def step_produce(conf: Conf, seconds: int) -> None:
     )
 
 
+def step_chatbot(conf: Conf) -> None:
+    from jobs.demo_chatbot import demo
+
+    banner("6. Chatbot: export → Redis → read API → two customers, two different answers")
+    demo(conf, out=lambda line: print(f"   {line}"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default=None)
@@ -98,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     show_quality(spark, catalog)
     show_profiles(spark, catalog)
     step_produce(conf, 5)
+    step_chatbot(conf)
     banner(
         f"Done in {time.perf_counter() - started:,.0f}s · tables under "
         f"{conf.path('paths.lakehouse')} · `make mlflow-ui` for MLflow"

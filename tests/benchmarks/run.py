@@ -21,7 +21,7 @@ from typing import Any
 
 from pipelines.config import Conf, load_conf
 
-BENCHMARKS = ["bench_spark", "bench_gate", "bench_producer", "bench_ingest", "bench_api", "bench_nightly"]
+BENCHMARKS = ["bench_spark", "bench_gate", "bench_producer", "bench_ingest", "bench_api"]
 
 
 @dataclass

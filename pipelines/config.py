@@ -95,6 +95,18 @@ class Conf:
         return f"{self.prefix}.{key}" if self.prefix else key
 
 
+ROOTED_PATHS = {"lakehouse": "lakehouse", "landing": "landing", "checkpoints": "checkpoints",
+                "validation": "lakehouse/_validation", "ground_truth": "ground_truth"}
+
+
+def relocated(conf: Conf, root: str) -> Conf:
+    """``conf`` with every data path under ``root`` (a scratch lakehouse for tests, benchmarks
+    or a side-by-side run); services, ports and thresholds unchanged."""
+    data = conf.to_dict()
+    data["paths"].update(root=root, **{k: f"{root}/{v}" for k, v in ROOTED_PATHS.items()})
+    return Conf(data, conf.env, conf.files, conf.project_dir)
+
+
 def resolve_location(value: str, base: Path) -> str:
     """Absolute local path for ``value``; URIs with a scheme (s3a://, abfss://) pass through."""
     if "://" in value:

@@ -20,7 +20,7 @@ os.environ.setdefault("PROFILAKE_ENV", "test")
 os.environ["TZ"] = "UTC"
 time.tzset()
 
-from pipelines.config import Conf, load_conf  # noqa: E402
+from pipelines.config import Conf, load_conf, relocated  # noqa: E402
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,17 +43,7 @@ def base_conf() -> Conf:
 @pytest.fixture()
 def conf(base_conf: Conf, tmp_path: Path) -> Conf:
     """The test conf with a fresh lakehouse, landing and checkpoint folder per test."""
-    data = base_conf.to_dict()
-    root = str(tmp_path / "var")
-    data["paths"].update(
-        root=root,
-        lakehouse=f"{root}/lakehouse",
-        landing=f"{root}/landing",
-        checkpoints=f"{root}/checkpoints",
-        validation=f"{root}/lakehouse/_validation",
-        ground_truth=f"{root}/ground_truth",
-    )
-    return Conf(data, base_conf.env, base_conf.files, base_conf.project_dir)
+    return relocated(base_conf, str(tmp_path / "var"))
 
 
 @pytest.fixture(scope="session")

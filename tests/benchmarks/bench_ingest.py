@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pyspark.sql import functions as F
 
-from pipelines.config import Conf
+from pipelines.config import Conf, relocated
 from pipelines.identity.quality import pairwise_precision_recall
 from pipelines.ingest.flow import run_ingest
 from pipelines.ingest.sources import SOURCES
@@ -24,17 +24,7 @@ SCALES = {"small": [20_000], "full": [100_000, 1_000_000]}
 
 
 def _conf_for(ctx, customers: int) -> Conf:
-    data = ctx.conf.to_dict()
-    root = str(ctx.workdir / f"ingest-{customers}")
-    data["paths"].update(
-        root=root,
-        lakehouse=f"{root}/lakehouse",
-        landing=f"{root}/landing",
-        checkpoints=f"{root}/checkpoints",
-        validation=f"{root}/validation",
-        ground_truth=f"{root}/truth",
-    )
-    return Conf(data, ctx.conf.env, ctx.conf.files, ctx.conf.project_dir)
+    return relocated(ctx.conf, str(ctx.workdir / f"ingest-{customers}"))
 
 
 def _quality(spark, conf: Conf) -> dict:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.config import Conf, load_conf
+from pipelines.config import Conf, load_conf, relocated
 
 BENCHMARKS = ["bench_spark", "bench_gate", "bench_producer", "bench_ingest", "bench_api"]
 
@@ -29,20 +29,6 @@ class BenchContext:
     conf: Conf  # the environment's conf (services, ports)
     workdir: Path  # a scratch lakehouse for this run
     scale: str  # small (CI-sized) or full (the sizes)
-
-
-def _scratch_conf(conf: Conf, workdir: Path) -> Conf:
-    data = conf.to_dict()
-    root = str(workdir)
-    data["paths"].update(
-        root=root,
-        lakehouse=f"{root}/lakehouse",
-        landing=f"{root}/landing",
-        checkpoints=f"{root}/checkpoints",
-        validation=f"{root}/validation",
-        ground_truth=f"{root}/ground_truth",
-    )
-    return Conf(data, conf.env, conf.files, conf.project_dir)
 
 
 def _fmt(value: Any) -> str:
@@ -70,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="profilake-bench-") as tmp:
-        ctx = BenchContext(_scratch_conf(conf, Path(tmp)), Path(tmp), args.scale)
+        ctx = BenchContext(relocated(conf, tmp), Path(tmp), args.scale)
         for name in names:
             module = importlib.import_module(f"tests.benchmarks.{name}")
             print(f"» {name} …", flush=True)

@@ -108,3 +108,14 @@ def test_cluster_overlay_points_at_object_storage_and_external_services(monkeypa
     conf = load_conf("cluster")
     assert conf.path("paths.lakehouse").startswith("s3a://")
     assert "127.0.0.1" not in conf["kafka.bootstrap_servers"]
+
+
+def test_relocated_moves_every_data_path_and_nothing_else(tmp_path):
+    from pipelines.config import relocated
+
+    conf = relocated(load_conf("test"), "/scratch")
+    assert conf.path("paths.lakehouse") == "/scratch/lakehouse"
+    assert conf.path("paths.landing") == "/scratch/landing"
+    assert conf.path("paths.validation") == "/scratch/lakehouse/_validation"
+    assert Catalog(conf).path("profiles") == "/scratch/lakehouse/gold/profiles"
+    assert conf["kafka.bootstrap_servers"] == load_conf("test")["kafka.bootstrap_servers"]

@@ -95,15 +95,54 @@ class Conf:
         return f"{self.prefix}.{key}" if self.prefix else key
 
 
-ROOTED_PATHS = {"lakehouse": "lakehouse", "landing": "landing", "checkpoints": "checkpoints",
-                "validation": "lakehouse/_validation", "ground_truth": "ground_truth"}
+# Sections that describe where running services keep their data: a relocated conf still talks
+# to the same broker and Redis, so their data directories stay where those services run.
+SERVICE_SECTIONS = ("kafka.broker", "redis.server")
+_SQLITE = "sqlite:///"
 
 
 def relocated(conf: Conf, root: str) -> Conf:
-    """``conf`` with every data path under ``root`` (a scratch lakehouse for tests, benchmarks
-    or a side-by-side run); services, ports and thresholds unchanged."""
+    """``conf`` with ``paths.root`` moved to ``root`` (a scratch lakehouse for tests, benchmarks
+    or a side-by-side run): every value that lies under the old root moves along — the data
+    paths, the MLflow store, lock files, model and report directories — while services, ports
+    and thresholds stay unchanged."""
+    old = conf.path("paths.root").rstrip("/")
+    new = resolve_location(root, conf.project_dir).rstrip("/")
+
+    def move(value: str) -> str:
+        if value.startswith(_SQLITE):
+            return _SQLITE + move(value[len(_SQLITE):])
+        if "://" in value:
+            return value
+        where = resolve_location(value, conf.project_dir)
+        if where == old or where.startswith(old + "/"):
+            return new + where[len(old):]
+        return value
+
+    def walk(node: Any, key: str) -> Any:
+        if key in SERVICE_SECTIONS:
+            return node
+        if isinstance(node, dict):
+            return {k: walk(v, f"{key}.{k}" if key else k) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v, key) for v in node]
+        return move(node) if isinstance(node, str) and node else node
+
+    return Conf(walk(conf.to_dict(), ""), conf.env, conf.files, conf.project_dir)
+
+
+def overridden(conf: Conf, values: Mapping[str, Any]) -> Conf:
+    """``conf`` with dotted keys replaced (``{"cache.prefix": "t1"}``), for tests, benchmarks
+    and job flags; a key the conf does not have fails as a typo would in an overlay."""
     data = conf.to_dict()
-    data["paths"].update(root=root, **{k: f"{root}/{v}" for k, v in ROOTED_PATHS.items()})
+    for key, value in values.items():
+        *parents, leaf = key.split(".")
+        node = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            raise ConfigError(f"unknown config key '{key}'")
+        node[leaf] = value
     return Conf(data, conf.env, conf.files, conf.project_dir)
 
 

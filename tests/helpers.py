@@ -11,3 +11,4 @@ def with_catalog(conf: Conf, **entries: dict[str, Any]) -> Conf:
     data = conf.to_dict()
     data["catalog"].update(entries)
     return Conf(data, conf.env, conf.files, conf.project_dir)
+

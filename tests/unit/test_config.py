@@ -119,3 +119,26 @@ def test_relocated_moves_every_data_path_and_nothing_else(tmp_path):
     assert conf.path("paths.validation") == "/scratch/lakehouse/_validation"
     assert Catalog(conf).path("profiles") == "/scratch/lakehouse/gold/profiles"
     assert conf["kafka.bootstrap_servers"] == load_conf("test")["kafka.bootstrap_servers"]
+
+
+def test_relocated_moves_everything_derived_from_the_root_but_not_services():
+    from pipelines.config import relocated
+
+    base = load_conf("test")
+    conf = relocated(base, "/scratch")
+    assert conf.path("paths.checkpoints") == "/scratch/checkpoints"
+    # Derived from ${paths.root} elsewhere in the file: the MLflow store moves too.
+    assert conf["mlflow.tracking_uri"] == "sqlite:////scratch/mlflow/mlflow.db"
+    assert conf.path("mlflow.artifact_root") == "/scratch/mlflow/artifacts"
+    # The running broker and Redis keep their data where they run.
+    assert conf["kafka.broker.data_dir"] == base["kafka.broker.data_dir"]
+    assert conf["redis.server.data_dir"] == base["redis.server.data_dir"]
+
+
+def test_overridden_replaces_dotted_keys_and_refuses_unknown_ones():
+    from pipelines.config import overridden
+
+    conf = overridden(load_conf("test"), {"cache.prefix": "t1", "redis.port": 1})
+    assert (conf["cache.prefix"], conf["redis.port"]) == ("t1", 1)
+    with pytest.raises(ConfigError, match="cache.prefx"):
+        overridden(conf, {"cache.prefx": "x"})

@@ -1,0 +1,90 @@
+"""Activity and engagement features, as of a date.
+
+Definitions (docs/features.md):
+- ``first_seen_date`` / ``last_event_date``: dates of the profile's first / last event of any
+  type; ``tenure_days`` = as_of − first_seen_date; ``days_since_last_event`` = as_of −
+  last_event_date (staleness).
+- ``country``, ``account_tier``, ``language``: the value of the latest ``profile_updated``
+  (by event_time, then event_id) that set the attribute.
+- ``sessions_<N>d``: distinct ``session_id`` of page_view / product_view events with at least
+  one of them in the window.
+- ``product_views_<N>d`` / ``cart_adds_<N>d``: product_view / add_to_cart events in the window.
+- ``top_categories``: the K categories with most interactions in the last
+  ``top_categories_window`` days — a product_view or add_to_cart counts for its category, an
+  order_placed once per item (for the item's category); ties go to the name, alphabetically.
+- ``engagement_score``: decayed count of engagement events (pipelines/features/decay.py).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pipelines.features.decay import ENGAGEMENT_TYPES, decayed_sum
+from pipelines.features.params import FeatureParams
+from pipelines.features.pit import (
+    ATTRIBUTES,
+    age_days,
+    day,
+    in_window,
+    is_type,
+    point_in_time,
+)
+
+
+def activity_features(events: DataFrame, as_of: date, params: FeatureParams) -> DataFrame:
+    """Per profile with any event by as_of: dates, tenure, attributes, web activity counts
+    and sessions, decayed engagement — one aggregation over the log."""
+    ev = point_in_time(events, as_of)
+    order = F.struct("event_time", "event_id")
+    attrs = [F.max_by(F.col(a), F.when(F.col(a).isNotNull(), order)).alias(a) for a in ATTRIBUTES]
+    web = is_type("page_view", "product_view") & F.col("session_id").isNotNull()
+    counts = []
+    for n in params.activity_windows:
+        win = in_window(n, as_of)
+        counts += [
+            # Distinct sessions with an event in the window; a profile's sets stay small.
+            F.size(F.collect_set(F.when(web & win, F.col("session_id")))).alias(f"sessions_{n}d"),
+            F.count(F.when(is_type("product_view") & win, 1)).alias(f"product_views_{n}d"),
+            F.count(F.when(is_type("add_to_cart") & win, 1)).alias(f"cart_adds_{n}d"),
+        ]
+    agg = ev.groupBy("profile_id").agg(
+        F.min(day()).alias("first_seen_date"),
+        F.max(day()).alias("last_event_date"),
+        *attrs,
+        *counts,
+        decayed_sum(
+            F.when(is_type(*ENGAGEMENT_TYPES), F.lit(1.0)),
+            as_of,
+            params.engagement_half_life,
+            day(),
+        ).alias("engagement_score"),
+    )
+    return agg.withColumn("tenure_days", age_days(as_of, F.col("first_seen_date"))).withColumn(
+        "days_since_last_event", age_days(as_of, F.col("last_event_date"))
+    )
+
+
+def category_features(events: DataFrame, as_of: date, params: FeatureParams) -> DataFrame:
+    """Per profile with a category interaction in the window: ``top_categories``."""
+    ev = point_in_time(events, as_of).where(
+        in_window(params.top_categories_window, as_of)
+        & is_type("product_view", "add_to_cart", "order_placed")
+    )
+    categories = F.when(is_type("order_placed"), F.col("item_categories")).otherwise(
+        F.array(F.col("category"))
+    )
+    counted = (
+        ev.select("profile_id", F.explode(categories).alias("category"))
+        .where(F.col("category").isNotNull())
+        .groupBy("profile_id", "category")
+        .agg(F.count(F.lit(1)).alias("n"))
+    )
+    ranked = F.array_sort(F.collect_list(F.struct((-F.col("n")).alias("neg_n"), "category")))
+    return counted.groupBy("profile_id").agg(
+        F.transform(F.slice(ranked, 1, params.top_categories), lambda s: s["category"]).alias(
+            "top_categories"
+        )
+    )

@@ -25,13 +25,19 @@ from pipelines.config import Conf, load_conf, relocated  # noqa: E402
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--skip-slow", action="store_true", help="skip tests marked slow")
+    parser.addoption("--run-long", action="store_true", help="also run soak tests marked long")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--skip-slow"):
-        skip = pytest.mark.skip(reason="--skip-slow given")
-        for item in items:
-            if "slow" in item.keywords:
+    # Slow tests run by default (CI runs them); long soak tests only when asked for.
+    skips = {
+        "slow": config.getoption("--skip-slow") and pytest.mark.skip(reason="--skip-slow given"),
+        "long": not config.getoption("--run-long")
+        and pytest.mark.skip(reason="soak test: run with --run-long (make test-long)"),
+    }
+    for item in items:
+        for marker, skip in skips.items():
+            if skip and marker in item.keywords:
                 item.add_marker(skip)
 
 

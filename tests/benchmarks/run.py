@@ -21,7 +21,14 @@ from typing import Any
 
 from pipelines.config import Conf, load_conf, relocated
 
-BENCHMARKS = ["bench_spark", "bench_gate", "bench_producer", "bench_ingest", "bench_api"]
+BENCHMARKS = [
+    "bench_spark",
+    "bench_gate",
+    "bench_producer",
+    "bench_ingest",
+    "bench_api",
+    "bench_nightly",
+]
 
 
 @dataclass

@@ -1,0 +1,103 @@
+"""Real-time profiles from Kafka, exactly once (docs/streaming.md).
+
+    profilake-stream --env local                      # runs until stopped
+    profilake-stream --available-now                  # what Kafka holds now, then exit
+    python -m jobs.stream_profiles --env test --root /tmp/lh --topic t1 --max-batches 3
+
+On a cluster (master, packages and resources belong to spark-submit):
+
+    PKGS=io.delta:delta-spark_4.2_2.13:4.4.0,org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0
+    spark-submit --master yarn --deploy-mode cluster --packages "$PKGS" \\
+      --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \\
+      --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \\
+      --py-files profilake.zip jobs/stream_profiles.py --env cluster
+
+Prints one JSON line per micro-batch on stdout as it starts (``{"batch_started": id}``) and
+one when it is done (its metrics row). Exit 0 when stopped by
+--available-now / --max-batches / --timeout, 1 when the query failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+
+from pipelines.config import load_conf, relocated
+from pipelines.session import get_spark
+from pipelines.stream.runner import start_profile_stream
+from pipelines.stream.settings import StreamSettings, stream_conf
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="profilake-stream", description=__doc__.split("\n")[0])
+    p.add_argument("--env", help="config environment (default: PROFILAKE_ENV or local)")
+    p.add_argument("--root", help="override paths.root (and every path under it)")
+    p.add_argument("--topic", action="append", help="topic to read (default: streaming.topics)")
+    p.add_argument("--bootstrap", help="default: kafka.bootstrap_servers")
+    p.add_argument("--query-name", help="default: streaming.query_name (also the txnAppId)")
+    p.add_argument("--trigger", help="processing-time trigger, e.g. '2 seconds'")
+    p.add_argument("--max-offsets", type=int, help="default: streaming.max_offsets_per_trigger")
+    p.add_argument(
+        "--available-now",
+        "--once",
+        action="store_true",
+        help="process what Kafka holds now, then stop",
+    )
+    p.add_argument("--max-batches", type=int, help="stop after this many micro-batches")
+    p.add_argument("--timeout", type=float, help="stop after this many seconds")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    conf = stream_conf(load_conf(args.env))
+    if args.root:
+        conf = relocated(conf, args.root)
+    settings = StreamSettings.from_conf(conf).with_overrides(
+        topics=tuple(args.topic) if args.topic else None,
+        bootstrap_servers=args.bootstrap,
+        query_name=args.query_name,
+        trigger_interval=args.trigger,
+        max_offsets_per_trigger=args.max_offsets,
+    )
+    spark = get_spark(conf, "profilake-stream")
+    done = threading.Event()
+    batches = 0
+
+    def on_batch(metrics: dict) -> None:
+        nonlocal batches
+        batches += 1
+        print(json.dumps(metrics, default=str), flush=True)
+        if args.max_batches and batches >= args.max_batches:
+            done.set()
+
+    def on_batch_start(batch_id: int) -> None:
+        print(json.dumps({"batch_started": batch_id}), flush=True)
+
+    query = start_profile_stream(
+        spark,
+        conf,
+        settings=settings,
+        available_now=args.available_now,
+        on_batch=on_batch,
+        on_batch_start=on_batch_start,
+    )
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    while query.isActive and not done.is_set():
+        query.awaitTermination(0.5)
+        if deadline is not None and time.monotonic() > deadline:
+            break
+    if query.isActive:
+        query.stop()
+    failure = query.exception()
+    if failure is not None:
+        print(f"stream failed: {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The stream's last hop to the chatbot: after a micro-batch's profile MERGE, the profiles it
+changed are upserted into the chatbot export (Delta) and pushed to the Redis cache, and
+merged-away profiles are redirected to their survivors (``pipelines.serving.publish``).
+
+Why the batch fails when Redis is unreachable instead of skipping the push: the cache would
+keep serving the previous version of a changed profile as if it were current. Failing the
+batch (after bounded retries) stops the query; its restart replays the batch exactly once —
+the Delta writes carry the txn ``(<query>/chatbot, batch id)`` and the cache refuses versions
+older than the one it holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pipelines.catalog import Catalog
+from pipelines.config import Conf
+from pipelines.gate import Txn
+from pipelines.serving.params import ExportParams
+from pipelines.serving.publish import read_segments, sync_touched
+
+
+@dataclass(frozen=True)
+class ChatbotSync:
+    """Keeps the chatbot export and cache in step with the profiles the stream writes."""
+
+    conf: Conf  # the Redis client and cache prefix come from it
+    params: ExportParams
+
+    @classmethod
+    def from_conf(cls, conf: Conf) -> ChatbotSync | None:
+        """None when ``streaming.chatbot_sync`` is off (the export is then nightly only)."""
+        if not bool(conf.get("streaming.chatbot_sync")):
+            return None
+        return cls(conf, ExportParams.from_conf(conf))
+
+    def __call__(
+        self,
+        spark: SparkSession,
+        catalog: Catalog,
+        run_id: str,
+        merges: DataFrame | None,
+        txn: Txn,
+    ) -> int:
+        """Publish the profiles whose latest change came from micro-batch ``run_id`` (the
+        profiles table's ``last_batch``); returns the rows the cache accepted."""
+        changed = (
+            spark.read.format("delta")
+            .load(catalog.path("profiles"))
+            .where(F.col("last_batch") == run_id)
+        )
+        segments = read_segments(catalog, spark)
+        if segments is not None:
+            # Only the touched profiles' snapshots: the export picks the latest per profile.
+            segments = segments.join(changed.select("profile_id"), "profile_id", "left_semi")
+        reports = sync_touched(
+            catalog, self.conf, changed, params=self.params, segments=segments,
+            merges=merges, txn=txn,
+        )
+        return reports["cache"].written

@@ -1,0 +1,68 @@
+"""The streaming plumbing, in one place: Kafka source → foreachBatch(process_batch).
+
+Used by the job (jobs/stream_profiles.py), the demo and the benchmark; the logic it runs
+(``process_batch``) works on plain batch DataFrames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from pipelines.config import Conf
+from pipelines.stream.microbatch import StreamContext, process_batch
+from pipelines.stream.parse import classify_records
+from pipelines.stream.settings import StreamSettings
+
+
+def kafka_source(spark: SparkSession, settings: StreamSettings) -> DataFrame:
+    """The Kafka topics as a streaming DataFrame (key, value, topic, partition, offset,
+    timestamp, …). Offsets live in the query's checkpoint, never in Kafka."""
+    return (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.bootstrap_servers)
+        .option("subscribe", ",".join(settings.topics))
+        .option("startingOffsets", settings.starting_offsets)
+        .option("failOnDataLoss", str(settings.fail_on_data_loss).lower())
+        .option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
+        .load()
+    )
+
+
+def start_profile_stream(
+    spark: SparkSession,
+    conf: Conf,
+    *,
+    settings: StreamSettings | None = None,
+    available_now: bool = False,
+    on_batch: Callable[[dict[str, Any]], None] | None = None,
+    on_batch_start: Callable[[int], None] | None = None,
+) -> StreamingQuery:
+    """Start the profiles query: trigger every ``trigger_interval``, or ``available_now``
+    (process what is in Kafka now, in batches of at most ``max_offsets_per_trigger``, then
+    stop). ``on_batch`` gets each batch's metrics row, ``on_batch_start`` its id as it begins.
+    Returns the running query."""
+    settings = settings or StreamSettings.from_conf(conf)
+    ctx = StreamContext.from_conf(conf, settings, on_batch=on_batch)
+
+    def body(batch_df: DataFrame, batch_id: int) -> None:
+        if on_batch_start is not None:
+            on_batch_start(batch_id)
+        process_batch(batch_df, batch_id, ctx)
+
+    # Validation is part of the streaming plan: its large expression tree is built and
+    # analyzed once per query instead of once per micro-batch.
+    writer = (
+        classify_records(kafka_source(spark, settings), settings.parse)
+        .writeStream.queryName(settings.query_name)
+        .option("checkpointLocation", settings.checkpoint)
+        .foreachBatch(body)
+    )
+    if available_now:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=settings.trigger_interval)
+    return writer.start()

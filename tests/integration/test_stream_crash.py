@@ -1,0 +1,262 @@
+"""Crash test (ARCHITECTURE §4): SIGKILL the streaming job again and again while the producer
+runs, restart it each time, and compare the final profiles with an independent fold of
+everything produced — nothing lost, nothing counted twice.
+
+The job runs as a real subprocess (``python -m jobs.stream_profiles``) on the real broker.
+Kills are of two kinds:
+- injected (``PROFILAKE_FAULT_AFTER``): the process exits with status 137 right after a named
+  step of a micro-batch — after the identity writes, after the profile MERGE (before the
+  event-log append), after the event-log append (before the metrics row);
+- random: SIGKILL to the whole process group (Python driver and its JVM) at a random moment
+  after the restarted job began a micro-batch — in the middle of its writes or after them.
+The producer runs for the whole kill sequence; at the end, messages already processed are
+sent again byte for byte (duplicates against the event log), and a final availableNow run
+catches up.
+The expected profiles come from tests/stream_oracle.py (plain Python), not from the pipeline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import PROJECT_DIR, Conf
+from pipelines.events.producer import Message, produce, settings_from_conf, synthetic_population
+from pipelines.stream.faults import EXIT_STATUS, FAULT_AFTER_ENV, FAULT_DIR_ENV
+from tests.stream_oracle import counted, identifier_keys, people
+
+pytestmark = pytest.mark.integration
+QUERY = "crash_test"
+START_TIMEOUT_S = 900  # a restarted job must complete a batch within this (loaded CI boxes)
+
+
+@dataclass
+class StreamProcess:
+    """The job as a subprocess in its own process group, its metrics lines collected."""
+
+    proc: subprocess.Popen
+    batches: list[dict] = field(default_factory=list)
+    started: list[dict] = field(default_factory=list)
+    log: Path | None = None
+
+    @classmethod
+    def start(cls, root: Path, topic: str, log: Path, fault: str | None = None,
+              available_now: bool = False) -> StreamProcess:
+        env = {**os.environ, "PROFILAKE_ENV": "test", "TZ": "UTC",
+               FAULT_DIR_ENV: str(root / "fault-markers")}
+        env.pop(FAULT_AFTER_ENV, None)
+        if fault:
+            env[FAULT_AFTER_ENV] = fault
+        cmd = [sys.executable, "-m", "jobs.stream_profiles", "--env", "test", "--root",
+               str(root), "--topic", topic, "--query-name", QUERY, "--trigger", "2 seconds"]
+        if available_now:
+            cmd.append("--available-now")
+        err = open(log, "ab")  # noqa: SIM115 - handed to the child, closed by the OS
+        proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE,
+                                stderr=err, start_new_session=True)
+        sp = cls(proc, log=log)
+        threading.Thread(target=sp._read, daemon=True).start()
+        return sp
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            with contextlib.suppress(ValueError):  # not a JSON line
+                row = json.loads(line)
+                (self.started if "batch_started" in row else self.batches).append(row)
+
+    def wait_for_start(self, timeout: float, batches: int = 1) -> None:
+        """Until the job has begun ``batches`` micro-batches (a kill then lands in or after
+        the writes of the last one)."""
+        deadline = time.monotonic() + timeout
+        while len(self.started) < batches:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"job exited with {self.proc.returncode}; see {self.log}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no batch started within {timeout}s; see {self.log}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL driver and JVM at once, as a machine failure would."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=60)
+
+    def wait_exit(self, timeout: float) -> int:
+        try:
+            code = self.proc.wait(timeout=timeout)
+        finally:
+            # After an injected exit the JVM notices its parent is gone on its own; make sure.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        return code
+
+
+def _read_table(spark, path: Path):
+    # Spark, not deltalake: delta-rs can abort the interpreter at exit (delta-rs #2184).
+    return spark.read.format("delta").load(str(path)).toPandas()
+
+
+def _resend(topic: str, bootstrap: str, messages: list[Message]) -> None:
+    """Send already-sent messages again, byte for byte: duplicates of logged events."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for m in messages:
+        producer.send(topic, m.value, m.key)
+    producer.flush()
+    producer.close()
+
+
+def run_crash_scenario(
+    spark, conf: Conf, topic: str, root: Path, *, plan: list[str], rate: float, seed: int,
+    max_random_delay_s: float = 8.0,
+) -> dict:
+    """Produce at ``rate`` for as long as ``plan`` takes, killing the job as it says, then
+    re-send some messages already processed, catch up with an availableNow run and return
+    what was sent. Plan items: a step name (inject an exit right after it), ``random`` (SIGKILL
+    at a random moment after the run began a batch) or ``random_later`` (the same after the
+    run finished one batch and began the next)."""
+    rng = random.Random(seed)
+    sent: list[Message] = []
+    population = synthetic_population(40, seed)
+    reports = []
+    stop = threading.Event()
+
+    def producing() -> None:
+        chunk = 0
+        while not stop.is_set():  # small runs, so stopping never waits long
+            # ~10 s per run: the producer rounds messiness shares per run, so tiny runs would
+            # never contain a malformed message.
+            settings = settings_from_conf(conf, topic=topic, rate=rate, count=int(rate * 10),
+                                          late_share=0.1, duplicate_share=0.05,
+                                          malformed_share=0.03, seed=seed * 1000 + chunk)
+            reports.append(produce(settings, population, on_message=sent.append))
+            chunk += 1
+
+    producer = threading.Thread(target=producing, daemon=True)
+    producer.start()
+    log = root / "stream.log"
+    root.mkdir(parents=True, exist_ok=True)
+    kills, killed_while_producing = 0, 0
+    try:
+        for action in plan:
+            random_kill = action in {"random", "random_later"}
+            job = StreamProcess.start(root, topic, log, fault=None if random_kill else action)
+            if random_kill:
+                # random_later: let the run finish a batch first, so kills reach later batches.
+                job.wait_for_start(START_TIMEOUT_S, batches=2 if action == "random_later" else 1)
+                time.sleep(rng.uniform(0.0, max_random_delay_s))
+                killed_while_producing += producer.is_alive()
+                job.kill()
+            else:
+                code = job.wait_exit(START_TIMEOUT_S)
+                assert code == EXIT_STATUS, f"expected an injected exit after {action}: {code}"
+                assert (root / "fault-markers" / action).exists()
+            kills += 1
+    finally:
+        stop.set()
+        producer.join()
+    assert all(r.errors == 0 for r in reports), [r.error_samples for r in reports]
+    again = rng.sample([m for m in sent if m.kind != "malformed"], 20)
+    _resend(topic, str(conf.get("kafka.bootstrap_servers")), again)
+    sent.extend(again)
+    final = StreamProcess.start(root, topic, log, available_now=True)
+    assert final.wait_exit(START_TIMEOUT_S) == 0, f"catch-up run failed; see {log}"
+    metrics = _read_table(spark, root / "lakehouse" / "_stream_metrics")
+    assert metrics.batch_id.is_unique, "a batch recorded its metrics twice"
+    return {"sent": sent, "kills": kills, "killed_while_producing": killed_while_producing,
+            "replayed": int(metrics.replayed.sum()), "root": root}
+
+
+def check_against_oracle(spark, conf: Conf, outcome: dict) -> None:
+    rates = {k.upper(): float(v) for k, v in conf.get("currency.rates").items()}
+    cart_kept = int(conf.get("profiles.cart_events_kept"))
+    lake = outcome["root"] / "lakehouse"
+    sent: list[Message] = outcome["sent"]
+    good = [m.envelope for m in sent if m.kind != "malformed"]
+    expected_events = counted(good, rates)
+    invalid = len(sent) - sum(1 for m in sent if m.kind != "malformed"
+                              and m.event_id in expected_events)
+
+    # Data assumption of the oracle: no identifier is shared by several customer ids.
+    seen: dict[str, set] = {}
+    for e in expected_events.values():
+        cid = e["identifiers"].get("customer_id")
+        for k in identifier_keys(e["identifiers"]):
+            seen.setdefault(k, set()).add(cid)
+    assert all(len(v - {None}) <= 1 for k, v in seen.items() if not k.startswith("customer_id"))
+
+    events = _read_table(spark, lake / "silver/events")
+    assert len(events) == events.event_id.nunique(), "an event was logged twice"
+    assert set(events.event_id) == set(expected_events), "the event log lost or invented events"
+
+    quarantine = _read_table(spark, lake / "_quarantine")
+    parse_rejects = quarantine[quarantine.run_id.str.startswith(f"{QUERY}:")
+                               & (quarantine.table_name == "events")]
+    positions = parse_rejects.payload.map(lambda p: tuple(json.loads(p)[k] for k in
+                                                          ("topic", "partition", "offset")))
+    assert positions.is_unique, "a malformed record was quarantined twice"
+    assert len(parse_rejects) == invalid
+
+    persons = people(expected_events.values())
+    profiles = _read_table(spark, lake / "gold/profiles")
+    assert profiles.profile_id.is_unique
+    assert len(profiles) == len(persons), "profiles are not one per person"
+    by_key = {k: p for p in persons for k in p.keys}
+    for row in profiles.itertuples():
+        keys = {f"{t}:{v}" for t, values in row.identifiers.items() for v in values}
+        person = by_key[next(iter(keys))]
+        assert keys == person.keys, f"{row.profile_id} holds identifiers of several people"
+        want = person.expected(rates, cart_kept)
+        got = {
+            "event_count": row.event_count,
+            "orders_count": row.orders_count,
+            "refunds_count": row.refunds_count,
+            "net_spend": row.net_spend,
+            "cart": {line["sku"]: line["quantity"] for line in row.cart},
+            "open_ticket_ids": list(row.open_ticket_ids),
+            "account_tier": row.account_tier,
+            "avg_csat": None if row.avg_csat != row.avg_csat else row.avg_csat,
+            "consent_marketing": bool(row.consent_marketing),
+            "page_views": row.page_views,
+        }
+        assert abs(got.pop("net_spend") - want.pop("net_spend")) < 0.015, row.profile_id
+        assert got == want, f"profile {row.profile_id} differs from the independent fold"
+        assert row.version >= 1
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_loses_nothing_and_counts_nothing_twice(
+    spark, base_conf, kafka_topic, tmp_path
+):
+    outcome = run_crash_scenario(
+        spark, base_conf, kafka_topic, tmp_path / "var",
+        plan=["identity", "random", "profiles", "random_later", "events"],
+        rate=10, seed=11,
+    )
+    assert outcome["kills"] >= 5
+    assert outcome["killed_while_producing"] >= 1
+    assert outcome["replayed"] >= 1, "no replay of a partly committed batch was exercised"
+    check_against_oracle(spark, base_conf, outcome)
+
+
+@pytest.mark.long
+def test_long_crash_run(spark, base_conf, kafka_topic, tmp_path):
+    plan = ["identity", "random", "random_later", "profiles", "random_later", "merged_deleted",
+            "random", "events", "random_later", "quarantine", "random_later", "random",
+            "metrics", "random_later"]
+    outcome = run_crash_scenario(spark, base_conf, kafka_topic, tmp_path / "var", plan=plan,
+                                 rate=20, seed=23, max_random_delay_s=20.0)
+    assert outcome["kills"] == len(plan)
+    check_against_oracle(spark, base_conf, outcome)

@@ -12,8 +12,8 @@ ifdef FAST
 PYTEST_ARGS += --skip-slow
 endif
 
-.PHONY: help setup system-deps demo test test-fast lint format services-up services-down \
-        services-status kafka-up kafka-down redis-up redis-down mlflow-ui generate produce serve-api chatbot-demo bench clean
+.PHONY: help setup system-deps demo test test-fast test-long lint format services-up services-down \
+        services-status kafka-up kafka-down redis-up redis-down mlflow-ui generate produce stream history nightly segment-report serve-api chatbot-demo bench clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,9 @@ test: setup ## run the test suite (FAST=1 skips slow end-to-end tests)
 
 test-fast: ## run the tests without the slow end-to-end ones
 	@$(MAKE) --no-print-directory test FAST=1
+
+test-long: setup ## run the whole suite plus the long soak tests (14-kill crash run)
+	@PROFILAKE_ENV=test $(BIN)/pytest --run-long $(PYTEST_ARGS)
 
 lint: setup ## check style with ruff
 	@$(BIN)/ruff check pipelines jobs tests
@@ -79,6 +82,18 @@ generate: setup ## generate source files (CUSTOMERS=, DAYS=)
 
 produce: setup kafka-up ## send live events to Kafka (RATE=, DURATION=)
 	@$(BIN)/profilake-produce $(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION))
+
+stream: setup services-up ## run the real-time profiles stream until stopped (Ctrl-C)
+	@$(BIN)/profilake-stream
+
+history: setup ## one profile's change history (PROFILE=p_… or IDENTIFIER=customer_id=C…)
+	@$(BIN)/profilake-history $(if $(PROFILE),--profile-id $(PROFILE)) $(if $(IDENTIFIER),--identifier $(IDENTIFIER))
+
+nightly: setup ## nightly features, models and segments (AS_OF=YYYY-MM-DD, default yesterday)
+	@$(BIN)/profilake-nightly $(if $(AS_OF),--as-of $(AS_OF))
+
+segment-report: setup ## print segment sizes and write the HTML segment report (AS_OF=)
+	@$(BIN)/profilake-segment-report $(if $(AS_OF),--as-of $(AS_OF))
 
 serve-api: setup redis-up ## serve the read API (PROFILAKE_API_KEYS=key1,key2) on 127.0.0.1:8080
 	@$(BIN)/profilake-serve-api

@@ -11,6 +11,8 @@ import sys
 import time
 from datetime import UTC, datetime
 
+from pyspark.sql import functions as F
+
 from pipelines.catalog import Catalog
 from pipelines.config import Conf, load_conf
 from pipelines.session import get_spark
@@ -70,10 +72,24 @@ def show_profiles(spark, catalog: Catalog) -> None:
         )
 
 
+def step_nightly(spark, conf: Conf, catalog: Catalog) -> None:
+    from jobs.nightly import run_dates
+    from jobs.segment_report import run as segment_report
+
+    # The generated history ends before today: segment as of its last day, so the churn
+    # model has a label window inside the data.
+    as_of = (
+        spark.read.format("delta").load(catalog.path("events")).agg(F.max("event_date")).first()[0]
+    )
+    banner(f"5. Nightly as of {as_of}: features → clustering + churn model (MLflow) → segments")
+    run_dates(spark, conf, [as_of])
+    segment_report(spark, conf, as_of, examples=5)
+
+
 def step_produce(conf: Conf, seconds: int) -> None:
     from pipelines.events.producer import produce, settings_from_conf, synthetic_population
 
-    banner(f"5. Live events to Kafka for {seconds}s (late, duplicated and malformed mixed in)")
+    banner(f"6. Live events to Kafka for {seconds}s (late, duplicated and malformed mixed in)")
     settings = settings_from_conf(
         conf, rate=float(conf.get("producer.rate")), duration_s=float(seconds)
     )
@@ -84,10 +100,17 @@ def step_produce(conf: Conf, seconds: int) -> None:
     )
 
 
+def step_stream(spark, conf: Conf) -> None:
+    from pipelines.stream.demo import live_update_demo
+
+    banner("7. Real-time: the stream catches up, then a cart add shows in the profile")
+    live_update_demo(conf, spark, out=lambda line: print(f"   {line}"))
+
+
 def step_chatbot(conf: Conf) -> None:
     from jobs.demo_chatbot import demo
 
-    banner("6. Chatbot: export → Redis → read API → two customers, two different answers")
+    banner("8. Chatbot: export → Redis → read API → two customers, two different answers")
     demo(conf, out=lambda line: print(f"   {line}"))
 
 
@@ -104,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     step_ingest(spark, conf)
     show_quality(spark, catalog)
     show_profiles(spark, catalog)
+    step_nightly(spark, conf, catalog)
     step_produce(conf, 5)
+    step_stream(spark, conf)
     step_chatbot(conf)
     banner(
         f"Done in {time.perf_counter() - started:,.0f}s · tables under "

@@ -27,7 +27,7 @@ import time
 
 from pipelines.config import load_conf, relocated
 from pipelines.session import get_spark
-from pipelines.stream.runner import start_profile_stream
+from pipelines.stream.runner import start_profile_stream, stop_between_batches
 from pipelines.stream.settings import StreamSettings, stream_conf
 
 
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         if deadline is not None and time.monotonic() > deadline:
             break
     if query.isActive:
-        query.stop()
+        stop_between_batches(query)
     failure = query.exception()
     if failure is not None:
         print(f"stream failed: {failure}", file=sys.stderr)

@@ -22,7 +22,7 @@ from pipelines.catalog import Catalog
 from pipelines.config import Conf
 from pipelines.events.envelope import build_envelope, serialize
 from pipelines.events.producer import synthetic_population
-from pipelines.stream.runner import start_profile_stream
+from pipelines.stream.runner import start_profile_stream, stop_between_batches
 from pipelines.stream.settings import StreamSettings
 
 SHOWN = ("profile_id", "version", "intent", "cart", "cart_value", "orders_count", "net_spend",
@@ -128,7 +128,7 @@ def live_update_demo(
         return DemoResult(customer.customer_id, envelope["event_id"], sku, seconds, before,
                           after)
     finally:
-        query.stop()
+        stop_between_batches(query)
 
 
 def _show(profile: dict[str, Any] | None) -> str:

@@ -6,6 +6,7 @@ Used by the job (jobs/stream_profiles.py), the demo and the benchmark; the logic
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -66,3 +67,14 @@ def start_profile_stream(
     else:
         writer = writer.trigger(processingTime=settings.trigger_interval)
     return writer.start()
+
+
+def stop_between_batches(query: StreamingQuery, timeout_s: float = 300.0) -> None:
+    """Stop ``query`` once no micro-batch is running (or after ``timeout_s``).
+
+    Stopping interrupts a running batch: correct (the replay is exactly once) but noisy, and
+    it leaves that batch for the next start. Between batches nothing is interrupted."""
+    deadline = time.monotonic() + timeout_s
+    while query.isActive and query.status["isTriggerActive"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    query.stop()

@@ -163,7 +163,7 @@ def _stream_freshness(conf: Conf, api_url: str) -> dict[str, Any]:
     from kafka.admin import NewTopic
 
     from pipelines.session import get_spark
-    from pipelines.stream.runner import start_profile_stream
+    from pipelines.stream.runner import start_profile_stream, stop_between_batches
     from pipelines.stream.settings import StreamSettings, stream_conf
 
     conf = overridden(conf, {"streaming.chatbot_sync": True})
@@ -178,7 +178,7 @@ def _stream_freshness(conf: Conf, api_url: str) -> dict[str, Any]:
     try:
         return freshness_kafka_to_api(conf, api_url, topic=topic)
     finally:
-        query.stop()
+        stop_between_batches(query)
 
 
 def freshness_kafka_to_api(

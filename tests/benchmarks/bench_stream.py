@@ -27,7 +27,7 @@ from pipelines.config import Conf
 from pipelines.events.envelope import build_envelope, serialize
 from pipelines.events.producer import produce, settings_from_conf, synthetic_population
 from pipelines.session import get_spark
-from pipelines.stream.runner import start_profile_stream
+from pipelines.stream.runner import start_profile_stream, stop_between_batches
 from pipelines.stream.settings import StreamSettings, stream_conf
 
 SCALES = {
@@ -165,11 +165,12 @@ def run(ctx) -> list[dict]:
         sender.start()
         sender.join()
         deadline = time.monotonic() + max(300.0, 10 * seconds)
-        while sum(b["new_events"] for b in batches) < len(sent_ids):
+        # Every record counted, valid or not (the generator's envelopes include some invalid).
+        while sum(b["input_rows"] for b in batches) < len(sent_ids):
             if query.exception() is not None or time.monotonic() > deadline:
                 break
             time.sleep(1.0)
-        query.stop()
+        stop_between_batches(query)
         lags = (
             spark.read.format("delta").load(catalog.path("events"))
             .where(F.col("origin").startswith(fresh_topic + "/"))

@@ -46,7 +46,7 @@ from pyspark.sql import functions as F
 
 from pipelines.catalog import Catalog
 from pipelines.config import Conf
-from pipelines.gate import Txn, gated_write
+from pipelines.gate import Txn, deferred_results, gated_write
 from pipelines.gate.delta_io import ensure_table, txn_confs, write_delta
 from pipelines.gate.quarantine import REASON, quarantine
 from pipelines.identity import (
@@ -146,6 +146,12 @@ def process_batch(batch_df: DataFrame, batch_id: int, ctx: StreamContext) -> dic
     ``batch_df``: Kafka source rows (key, value, topic, partition, offset, timestamp), or the
     same already passed through ``classify_records`` (what the runner hands over).
     """
+    # The gate's validation_results rows of every table this batch writes: one commit.
+    with deferred_results(ctx.catalog, Txn(ctx.settings.query_name, batch_id)):
+        return _apply(batch_df, batch_id, ctx)
+
+
+def _apply(batch_df: DataFrame, batch_id: int, ctx: StreamContext) -> dict[str, Any]:
     spark = batch_df.sparkSession
     s = ctx.settings
     query, catalog = s.query_name, ctx.catalog

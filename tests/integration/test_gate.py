@@ -139,3 +139,45 @@ def test_a_table_without_suite_cannot_be_written(spark, conf):
     df = spark.createDataFrame([(1,)], "x int")
     with pytest.raises(ValueError, match="no expectation suite"):
         gated_write(catalog, df, "nosuite")
+
+
+@pytest.mark.parametrize("local_max_rows", [0, 1000], ids=["spark_engine", "pandas_engine"])
+def test_both_validation_engines_give_the_same_verdict(spark, tmp_path, local_max_rows):
+    """Small batches are validated by GX's pandas engine, large ones by its Spark engine: the
+    expectations decide the same way on either (nulls skipped by column-map rules)."""
+    from pipelines.gate.suites import Suite, load_suite
+    from pipelines.gate.validate import validate
+
+    (tmp_path / "accounts.json").write_text(json.dumps(SUITE))
+    suite: Suite = load_suite(tmp_path / "accounts.json")
+    rows = [("a1", 10.0, "free"), ("a1", -1.0, "gold"), (None, None, None), ("a4", 0.0, "premium")]
+    outcome = validate(spark.createDataFrame(rows, SCHEMA), suite, rows=len(rows),
+                       local_max_rows=local_max_rows)
+    verdict = {o.label.split("(")[0] + ":" + str(o.success) for o in outcome.outcomes}
+    assert verdict == {
+        "expect_column_values_to_not_be_null:False",
+        "expect_column_values_to_be_between:False",  # -1.0
+        "expect_column_values_to_be_in_set:False",  # gold
+        "expect_column_values_to_be_unique:False",  # a1 twice
+        "expect_table_row_count_to_be_between:True",
+    }
+    clean = validate(spark.createDataFrame(rows[3:], SCHEMA), suite, rows=1,
+                     local_max_rows=local_max_rows)
+    assert clean.success
+
+
+
+def test_deferred_results_are_appended_in_one_commit(spark, catalog):
+    from pipelines.gate import deferred_results
+
+    df = spark.createDataFrame([("a1", 10.0, "free")], SCHEMA)
+    with deferred_results(catalog, Txn("deferred-test", 0)):
+        gated_write(catalog, df, "accounts", run_id="first")
+        gated_write(catalog, df, "accounts", mode="merge", merge_on=["account_id"],
+                    run_id="second")
+        assert not DeltaTable.isDeltaTable(spark, catalog.path("validation_results"))
+    results = DeltaTable.forPath(spark, catalog.path("validation_results"))
+    assert sorted(r.run_id for r in results.toDF().collect()) == ["first", "second"]
+    # The empty create, then one append holding both rows.
+    history = results.history().orderBy("version").collect()
+    assert [h.operationMetrics.get("numOutputRows") for h in history] == ["0", "2"]

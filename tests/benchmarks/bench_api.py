@@ -10,7 +10,8 @@ is unreachable (every request served from the Delta export by delta-rs). Bar: ca
 
 Freshness (an event produced to Kafka until the API shows it): the profiles stream runs
 in this process on a scratch topic with its chatbot hop on (``streaming.chatbot_sync``), the
-API serves the same export and cache, and ``freshness_kafka_to_api`` times 50 updates.
+API serves the same export and cache, and ``freshness_kafka_to_api`` times 12 updates (each
+waits for a micro-batch, so a sample costs tens of seconds on 2 cores).
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def _stream_freshness(conf: Conf, api_url: str) -> dict[str, Any]:
 
 
 def freshness_kafka_to_api(
-    conf: Conf, api_url: str, topic: str, samples: int = 50, timeout_s: float = 60
+    conf: Conf, api_url: str, topic: str, samples: int = 12, timeout_s: float = 120
 ) -> dict[str, Any]:
     """Event produced to Kafka → visible in the API, p50/p99 seconds.
 

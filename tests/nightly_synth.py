@@ -15,9 +15,10 @@ from datetime import date, timedelta
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from pipelines.events.envelope import EVENT_SOURCE
 from pipelines.identity.schemas import LINKS
 from pipelines.schemas.canonical import EVENT_LOG
-from pipelines.schemas.events import PROPERTIES
+from pipelines.schemas.events import IDENTIFIER_TYPES, PROPERTIES
 
 COUNTRIES = ("DE", "FR", "US", "GB", "ES")
 CATEGORIES = ("shoes", "socks", "hats", "bags", "coats", "shirts", "toys", "books")
@@ -33,16 +34,6 @@ MIX = (
     ("add_to_cart", 0.08),
     ("checkout_started", 0.03),
 )
-SOURCE = {
-    "order_placed": "orders",
-    "order_refunded": "orders",
-    "ticket_opened": "support",
-    "ticket_updated": "support",
-    "ticket_closed": "support",
-    "csat_submitted": "support",
-    "chat_message": "chat",
-    "profile_updated": "crm",
-}
 
 
 def _u(seed: int, salt: str, *cols: Column) -> Column:
@@ -188,7 +179,7 @@ def synthetic_events(
         F.lit(None).cast("string").alias("handle"),
     ).cast(PROPERTIES)
     source = F.lit("web")
-    for name, src in SOURCE.items():
+    for name, src in EVENT_SOURCE.items():
         source = F.when(t == name, F.lit(src)).otherwise(source)
     out = ev.select(
         *([profile_id(cc).alias("profile_id")] if with_profile_id else []),
@@ -203,14 +194,7 @@ def synthetic_events(
                     if f == "customer_id"
                     else F.lit(None).cast("string")
                 ).alias(f)
-                for f in (
-                    "customer_id",
-                    "email",
-                    "phone",
-                    "device_id",
-                    "anonymous_id",
-                    "social_handle",
-                )
+                for f in IDENTIFIER_TYPES
             ]
         ).alias("identifiers"),
         props.alias("properties"),

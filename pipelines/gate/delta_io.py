@@ -38,6 +38,15 @@ def txn_confs(spark: SparkSession, txn: Txn | None) -> Iterator[None]:
         spark.conf.unset(TXN_VERSION)
 
 
+def read_if_exists(spark: SparkSession, path: str) -> DataFrame | None:
+    """The Delta table at ``path``, or None when nothing has been written there yet."""
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    return spark.read.format("delta").load(path)
+
+
 def table_version(spark: SparkSession, path: str) -> int | None:
     from delta.tables import DeltaTable
 

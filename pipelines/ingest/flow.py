@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from pipelines.catalog import Catalog
 from pipelines.config import Conf
 from pipelines.gate import gated_write
-from pipelines.gate.delta_io import ensure_table, table_version, write_delta
+from pipelines.gate.delta_io import ensure_table, read_if_exists, table_version, write_delta
 from pipelines.gate.quarantine import quarantine
 from pipelines.identity.graph import observations_from_events
 from pipelines.identity.params import IdentityParams
@@ -92,10 +92,7 @@ def rules_from_conf(conf: Conf) -> Rules:
 
 
 def _read(spark: SparkSession, catalog: Catalog, table: str) -> DataFrame | None:
-    from delta.tables import DeltaTable
-
-    path = catalog.path(table)
-    return spark.read.format("delta").load(path) if DeltaTable.isDeltaTable(spark, path) else None
+    return read_if_exists(spark, catalog.path(table))
 
 
 def land_to_bronze(

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 
 from pipelines.catalog import Catalog
 from pipelines.gate import GateReport, Txn, gated_write
+from pipelines.gate.delta_io import read_if_exists
 from pipelines.serving import cache
 from pipelines.serving.export import build_export, identifier_index
 from pipelines.serving.params import ExportParams
@@ -205,20 +206,10 @@ def delete_merged(catalog: Catalog, spark: SparkSession, merged_ids: list[str]) 
 
 def read_segments(catalog: Catalog, spark: SparkSession) -> DataFrame | None:
     """The nightly segments table when the catalog has one and it exists, else None."""
-    from delta.tables import DeltaTable
-
     if "segments" not in catalog.names():
         return None
-    path = catalog.path("segments")
-    if not DeltaTable.isDeltaTable(spark, path):
-        return None
-    return spark.read.format("delta").load(path)
+    return read_if_exists(spark, catalog.path("segments"))
 
 
 def read_merges(catalog: Catalog, spark: SparkSession) -> DataFrame | None:
-    from delta.tables import DeltaTable
-
-    path = catalog.path("identity_merges")
-    if not DeltaTable.isDeltaTable(spark, path):
-        return None
-    return spark.read.format("delta").load(path)
+    return read_if_exists(spark, catalog.path("identity_merges"))

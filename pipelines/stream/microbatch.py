@@ -47,7 +47,7 @@ from pyspark.sql import functions as F
 from pipelines.catalog import Catalog
 from pipelines.config import Conf
 from pipelines.gate import Txn, deferred_results, gated_write
-from pipelines.gate.delta_io import ensure_table, txn_confs, write_delta
+from pipelines.gate.delta_io import ensure_table, read_if_exists, txn_confs, write_delta
 from pipelines.gate.quarantine import REASON, quarantine
 from pipelines.identity import (
     IdentityParams,
@@ -64,6 +64,7 @@ from pipelines.profiles.build import attach_profiles, profile_identifiers, with_
 from pipelines.profiles.finalize import finalize
 from pipelines.profiles.state import STATE_COLUMNS, FoldParams, fold_events, merge_states
 from pipelines.profiles.store import delete_profiles, write_profiles
+from pipelines.serving.publish import read_merges
 from pipelines.stream.chatbot_sync import ChatbotSync
 from pipelines.stream.faults import Faults
 from pipelines.stream.parse import classify_records, dedupe_batch, invalid_records, valid_events
@@ -117,16 +118,6 @@ class StreamContext:
             chatbot=ChatbotSync.from_conf(conf),
             on_batch=on_batch,
         )
-
-
-def _exists(spark: SparkSession, path: str) -> bool:
-    from delta.tables import DeltaTable
-
-    return DeltaTable.isDeltaTable(spark, path)
-
-
-def _read(spark: SparkSession, path: str) -> DataFrame:
-    return spark.read.format("delta").load(path)
 
 
 class _Clock:
@@ -310,14 +301,14 @@ def _committed(spark: SparkSession, path: str, query: str, batch_id: int) -> boo
 def _flag_logged(spark: SparkSession, events_path: str, deduped: DataFrame) -> DataFrame:
     """``deduped`` + ``_in_log``: is its event_id already in the event log? Only the
     event_date partitions present in the batch are read."""
-    if not _exists(spark, events_path):
+    log = read_if_exists(spark, events_path)
+    if log is None:
         return deduped.withColumn("_in_log", F.lit(False))
     dates = [r[0] for r in deduped.select("event_date").distinct().collect()]
     if not dates:
         return deduped.withColumn("_in_log", F.lit(False))
     logged = (
-        _read(spark, events_path)
-        .where(F.col("event_date").isin(dates))
+        log.where(F.col("event_date").isin(dates))
         .select("event_id", F.lit(True).alias("_in_log"))
         .dropDuplicates(["event_id"])
     )
@@ -332,9 +323,10 @@ def _links_reached(
     """The links ``resolve`` needs, without the rest of the table: the rows of the batch's
     identifiers, plus every row of the profiles those reach (a merge repoints all of a merged
     profile's identifiers, not just the one seen). Materialized: resolve reads it repeatedly."""
-    if not _exists(spark, links_path):
+    stored = read_if_exists(spark, links_path)
+    if stored is None:
         return empty_links(spark)
-    links = conform(_read(spark, links_path), LINKS)
+    links = conform(stored, LINKS)
     pairs = identifier_rows(observations, params).select("id_type", "id_value").distinct()
     touching = links.join(pairs, ["id_type", "id_value"], "left_semi")
     reached = touching.where(F.col("profile_id").isNotNull()).select("profile_id").distinct()
@@ -357,11 +349,11 @@ def _resolve_and_write(spark, ctx: StreamContext, observations, txn: Txn, now: d
 def _recorded_merges(spark: SparkSession, catalog: Catalog, new: DataFrame) -> DataFrame:
     """Merges an earlier attempt of this batch recorded: their linking record is one of the
     batch's new events (an event_id is new in exactly one batch)."""
-    path = catalog.path("identity_merges")
-    if not _exists(spark, path):
+    recorded = read_merges(catalog, spark)
+    if recorded is None:
         return spark.createDataFrame([], MERGES)
     ids = new.select(F.col("event_id").alias("record_id"))
-    return conform(_read(spark, path), MERGES).join(ids, "record_id", "left_semi")
+    return conform(recorded, MERGES).join(ids, "record_id", "left_semi")
 
 
 def _all_merges(
@@ -375,9 +367,10 @@ def _all_merges(
 
 def _ensure_profile_table(spark: SparkSession, ctx: StreamContext, path: str) -> None:
     """Columns the stream adds, and the change data feed, on a table someone else created."""
-    if ctx._profiles_ready or not _exists(spark, path):
+    table = None if ctx._profiles_ready else read_if_exists(spark, path)
+    if table is None:
         return
-    have = set(_read(spark, path).columns)
+    have = set(table.columns)
     missing = {c: t for c, t in EXTRA_PROFILE_COLUMNS.items() if c not in have}
     if missing:
         cols = ", ".join(f"`{c}` {t}" for c, t in missing.items())
@@ -411,9 +404,10 @@ def _write_profiles(
         .distinct()
     )
     states = fold_events(events, ctx.fold)
-    if _exists(spark, path):
+    table = read_if_exists(spark, path)
+    if table is not None:
         wanted = touched.unionByName(merges.select(F.col("merged_profile_id").alias("profile_id")))
-        stored = _read(spark, path).join(wanted, "profile_id", "left_semi").select(*STATE_COLUMNS)
+        stored = table.join(wanted, "profile_id", "left_semi").select(*STATE_COLUMNS)
         rekeyed = stored.join(survivor_of, stored.profile_id == survivor_of._merged, "left")
         rekeyed = rekeyed.withColumn("profile_id", F.coalesce("_to", "profile_id")).select(
             *STATE_COLUMNS)

@@ -76,16 +76,9 @@ def kafka_broker(base_conf: Conf) -> Iterator[str]:
 @pytest.fixture()
 def kafka_topic(kafka_broker: str) -> str:
     """A fresh topic per test so tests never read each other's messages."""
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
+    from pipelines.services.kafka import create_topic
 
-    name = f"test.{uuid.uuid4().hex[:12]}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka_broker)
-    try:
-        admin.create_topics([NewTopic(name=name, num_partitions=2, replication_factor=1)])
-    finally:
-        admin.close()
-    return name
+    return create_topic(kafka_broker, f"test.{uuid.uuid4().hex[:12]}", partitions=2)
 
 
 @pytest.fixture(scope="session")

@@ -208,6 +208,20 @@ def create_topics(conf: Conf) -> list[str]:
         admin.close()
 
 
+def create_topic(bootstrap_servers: str, name: str, partitions: int) -> str:
+    """Create one topic (a scratch topic for a test, a benchmark or a side run); returns its
+    name."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="profilake-setup")
+    try:
+        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    finally:
+        admin.close()
+    return name
+
+
 def stop(conf: Conf) -> dict[str, object]:
     _, data = _dirs(conf)
     pid = read_pid(data / "kafka.pid")

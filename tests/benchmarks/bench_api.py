@@ -160,18 +160,14 @@ def run(ctx) -> list[dict[str, Any]]:
 
 def _stream_freshness(conf: Conf, api_url: str) -> dict[str, Any]:
     """Run the profiles stream (chatbot hop on) on a scratch topic while timing updates."""
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-
+    from pipelines.services.kafka import create_topic
     from pipelines.session import get_spark
     from pipelines.stream.runner import start_profile_stream, stop_between_batches
     from pipelines.stream.settings import StreamSettings, stream_conf
 
     conf = overridden(conf, {"streaming.chatbot_sync": True})
-    topic = f"profilake.bench.api.{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=str(conf.get("kafka.bootstrap_servers")))
-    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    admin.close()
+    topic = create_topic(str(conf.get("kafka.bootstrap_servers")),
+                         f"profilake.bench.api.{uuid.uuid4().hex[:8]}", partitions=1)
     spark = get_spark(stream_conf(conf), "bench-api-stream")
     settings = StreamSettings.from_conf(conf).with_overrides(
         topics=(topic,), query_name=f"bench_api_{topic.rsplit('.', 1)[1]}")

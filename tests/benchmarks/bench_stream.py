@@ -38,17 +38,11 @@ SCALES = {
 
 
 def _topic(conf: Conf) -> str:
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
+    from pipelines.services.kafka import create_topic
 
-    name = f"profilake.bench.stream.{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=str(conf.get("kafka.bootstrap_servers")))
-    try:
-        partitions = int(conf.get("kafka.topics.events.partitions"))
-        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-    finally:
-        admin.close()
-    return name
+    return create_topic(str(conf.get("kafka.bootstrap_servers")),
+                        f"profilake.bench.stream.{uuid.uuid4().hex[:8]}",
+                        partitions=int(conf.get("kafka.topics.events.partitions")))
 
 
 def _send_seed(conf: Conf, topic: str, people) -> int:

@@ -116,17 +116,13 @@ def _profiles(spark, catalog) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def outcome(spark, base_conf, kafka_broker, redis_conf, tmp_path_factory) -> Outcome:
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
+    from pipelines.services.kafka import create_topic
 
     root = str(tmp_path_factory.mktemp("stream") / "var")
     # The chatbot hop on, with a cache prefix of its own on the test Redis.
     conf = overridden(relocated(base_conf, root), {
         "streaming.chatbot_sync": True, "cache.prefix": f"t{uuid.uuid4().hex[:8]}"})
-    topic = f"test.stream.{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka_broker)
-    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
-    admin.close()
+    topic = create_topic(kafka_broker, f"test.stream.{uuid.uuid4().hex[:8]}", partitions=2)
     settings = StreamSettings.from_conf(conf).with_overrides(topics=(topic,), query_name=QUERY)
     metrics: list[dict] = []
     catalog = Catalog(conf)

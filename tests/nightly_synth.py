@@ -229,6 +229,7 @@ def synthetic_links(
         ts.alias("updated_at"),
         F.lit(False).alias("shared"),
         F.array(F.format_string("c_%d", c)).alias("customer_ids"),
+        F.lit(None).alias("anonymous_ids"),
         profile_id(c).alias("origin_profile_id"),
     )
     return rows.select(*[F.col(f.name).cast(f.dataType) for f in LINKS.fields])

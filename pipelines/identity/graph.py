@@ -13,9 +13,14 @@ Rules (ARCHITECTURE §3.4):
   (``#<profile_id>``), so a batch only touches the profiles its records reach.
 - Identifiers in the same record are connected: a star from the record's smallest node to its
   other nodes (k-1 edges for k identifiers instead of k²).
-- Weak identifiers (``WEAK_TYPES``: devices) connect only records that have nothing stronger: a
-  family tablet where one member logged in must not merge the others' anonymous visits. A weak
-  identifier joins a profile when every record carrying it resolved to that one profile.
+- A device (``DEVICE_TYPES``) is *personal* while nobody has logged in on it (no customer id in
+  its records) and it has carried at most K = ``max_anonymous_ids_per_device`` anonymous ids:
+  it links like any identifier, so the reset cookies of one anonymous visitor's laptop stay one
+  profile. Otherwise it is *weak*: it connects only records that have nothing stronger — a
+  family tablet where one member logged in must not pull the others' anonymous visits into
+  that member's profile — and joins a profile only when every record carrying it resolved to
+  that one profile. Both counts include the ids remembered in the device's link row, so weak
+  is sticky like shared.
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ from pyspark.sql import functions as F
 from pipelines.identity.params import IdentityParams
 from pipelines.schemas.events import IDENTIFIER_TYPES
 
-PROFILE_NODE_PREFIX = "#"
-# Identifiers that can be shared without anyone logging in twice (a family tablet): they link
-# a record only when it has no stronger identifier, and join a profile only unambiguously.
-WEAK_TYPES = ("device_id",)  # sorts apart from "type:value" keys, which start with a letter
+PROFILE_NODE_PREFIX = "#"  # sorts apart from "type:value" keys, which start with a letter
+# Identifiers that can be shared without anyone logging in twice (a family tablet): once a
+# customer logged in on one, or it carried more than K anonymous ids, it links a record only
+# when the record has no stronger identifier, and joins a profile only unambiguously.
+DEVICE_TYPES = ("device_id",)
 
 
 def observations_from_events(events: DataFrame) -> DataFrame:
@@ -50,14 +56,16 @@ def denied(value: Column, params: IdentityParams) -> Column:
     return F.coalesce(verdict, F.lit(False))
 
 
+def _usable(value: Column, params: IdentityParams) -> Column:
+    """``value`` when it is a non-blank, non-denied identifier, else null."""
+    return F.when(value.isNotNull() & (F.trim(value) != "") & ~denied(value, params), value)
+
+
 def identifier_rows(observations: DataFrame, params: IdentityParams) -> DataFrame:
     """One row per (record, usable identifier): record_id, event_time, id_type, id_value and
-    the record's own customer_id (null if it has none or it is denied), for the fan-out count.
-    Denied and blank identifiers are gone from here on."""
-    cid = F.col("identifiers.customer_id")
-    record_cid = F.when(
-        cid.isNotNull() & (F.trim(cid) != "") & ~denied(cid, params), cid
-    )
+    the record's own customer_id and anonymous_id (null if it has none or it is denied), for
+    the fan-out count and the household-device count. Denied and blank identifiers are gone
+    from here on."""
     pairs = F.array(*[
         F.struct(F.lit(t).alias("id_type"), F.col(f"identifiers.{t}").alias("id_value"))
         for t in IDENTIFIER_TYPES
@@ -65,13 +73,15 @@ def identifier_rows(observations: DataFrame, params: IdentityParams) -> DataFram
     exploded = observations.select(
         F.col("record_id").cast("string").alias("record_id"),
         F.col("event_time").cast("timestamp").alias("event_time"),
-        record_cid.alias("record_customer_id"),
+        _usable(F.col("identifiers.customer_id"), params).alias("record_customer_id"),
+        _usable(F.col("identifiers.anonymous_id"), params).alias("record_anonymous_id"),
         F.explode(pairs).alias("i"),
     )
     value = F.col("i.id_value")
     return exploded.where(
         value.isNotNull() & (F.trim(value) != "") & ~denied(value, params)
-    ).select("record_id", "event_time", "i.id_type", "i.id_value", "record_customer_id")
+    ).select("record_id", "event_time", "i.id_type", "i.id_value", "record_customer_id",
+             "record_anonymous_id")
 
 
 def identifier_summary(
@@ -80,14 +90,17 @@ def identifier_summary(
     """Per identifier the batch touches: what the batch saw, what the links knew, the
     shared verdict and the graph node.
 
-    Columns: id_type, id_value, seen_first, seen_last, customer_ids (merged and capped),
-    shared, node (null when shared), e_exists and the existing link's columns prefixed ``e_``.
+    Columns: id_type, id_value, seen_first, seen_last, customer_ids and anonymous_ids (merged
+    and capped), shared, weak, node (null when shared), e_exists and the existing link's
+    columns prefixed ``e_``.
     """
     n = params.max_customer_ids_per_identifier
+    k = params.max_anonymous_ids_per_device
     seen = rows.groupBy("id_type", "id_value").agg(
         F.min("event_time").alias("seen_first"),
         F.max("event_time").alias("seen_last"),
         F.collect_set("record_customer_id").alias("batch_customer_ids"),
+        F.collect_set("record_anonymous_id").alias("batch_anonymous_ids"),
     )
     existing = existing_links.select(
         "id_type", "id_value", F.lit(True).alias("e_exists"),
@@ -98,15 +111,18 @@ def identifier_summary(
         "e_exists", F.coalesce("e_exists", F.lit(False))
     )
     is_customer_id = F.col("id_type") == "customer_id"
-    merged_ids = F.array_sort(F.array_distinct(F.concat(
-        F.coalesce(F.col("e_customer_ids"), F.array().cast("array<string>")),
-        F.col("batch_customer_ids"),
-    )))
-    # Capped at N+1: enough to decide "more than N", and a row stays small for a kiosk device.
+    is_device = F.col("id_type").isin(list(DEVICE_TYPES))
+    merged_ids = _remembered_plus_batch("customer_ids")
+    merged_anon = _remembered_plus_batch("anonymous_ids")
+    # Capped at N+1 (K+1): enough to decide "more than N", and a row stays small for a kiosk.
     customer_ids = F.when(~is_customer_id, F.slice(merged_ids, 1, n + 1))
+    anonymous_ids = F.when(is_device, F.slice(merged_anon, 1, k + 1))
     shared = F.coalesce(F.col("e_shared"), F.lit(False)) | (
         ~is_customer_id & (F.size(merged_ids) > n)
     )
+    # Anonymous cookies may join each other on a device; never an anonymous visitor to a known
+    # customer through a device, which is how a family tablet misattributes a cart.
+    weak = is_device & ((F.size(merged_ids) > 0) | (F.size(merged_anon) > k))
     node = (
         F.when(shared, F.lit(None).cast("string"))
         .when(F.col("e_profile_id").isNotNull(),
@@ -115,17 +131,28 @@ def identifier_summary(
     )
     return (
         joined.withColumn("customer_ids", customer_ids)
+        .withColumn("anonymous_ids", anonymous_ids)
         .withColumn("shared", shared)
+        .withColumn("weak", weak)
         .withColumn("node", node)
-        .drop("batch_customer_ids")
+        .drop("batch_customer_ids", "batch_anonymous_ids")
     )
 
 
+def _remembered_plus_batch(name: str) -> Column:
+    """The sorted distinct union of the link row's ``e_<name>`` and the batch's ids."""
+    return F.array_sort(F.array_distinct(F.concat(
+        F.coalesce(F.col(f"e_{name}"), F.array().cast("array<string>")),
+        F.col(f"batch_{name}"),
+    )))
+
+
 def record_nodes(rows: DataFrame, summary: DataFrame) -> DataFrame:
-    """(record_id, event_time, id_type, id_value, node): each identifier row with its node."""
+    """(record_id, event_time, id_type, id_value, node, weak): each identifier row with its
+    node and whether it is a weak (household) identifier."""
     return rows.join(
-        summary.select("id_type", "id_value", "node"), ["id_type", "id_value"]
-    ).select("record_id", "event_time", "id_type", "id_value", "node")
+        summary.select("id_type", "id_value", "node", "weak"), ["id_type", "id_value"]
+    ).select("record_id", "event_time", "id_type", "id_value", "node", "weak")
 
 
 def vertices_and_edges(nodes: DataFrame) -> tuple[DataFrame, DataFrame]:
@@ -134,9 +161,9 @@ def vertices_and_edges(nodes: DataFrame) -> tuple[DataFrame, DataFrame]:
     Each record contributes a star from its smallest node to each other node; a record with a
     single node contributes only the vertex.
     """
-    # By type, even when contracted into a profile node: a tablet first seen with one person
-    # must not later pull another person's anonymous visits into that profile.
-    strong = ~F.col("id_type").isin(list(WEAK_TYPES))
+    # By identifier, even when contracted into a profile node: a tablet first seen with one
+    # person must not later pull another person's anonymous visits into that profile.
+    strong = ~F.col("weak")
     per_record = (
         nodes.where(F.col("node").isNotNull())
         .groupBy("record_id")

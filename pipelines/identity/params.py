@@ -20,6 +20,9 @@ class IdentityParams:
             such as ``^(support|info|noreply)@``).
         max_customer_ids_per_identifier: fan-out limit N. A non-customer_id identifier seen in
             records with more than N distinct customer ids is *shared* and never links people.
+        max_anonymous_ids_per_device: K. A device nobody logged in on, seen with at most K
+            distinct anonymous ids, links like any identifier (one visitor's reset cookies);
+            with more, or once a customer logged in on it, it is weak (docs/identity.md).
         profile_id_prefix: prefix of newly minted profile ids (the rest is 16 hex digits).
         checkpoint: ``local`` (``localCheckpoint``: fast, executor storage) or ``reliable``
             (``checkpoint``: needs ``SparkContext.setCheckpointDir``, survives executor loss).
@@ -30,6 +33,7 @@ class IdentityParams:
     deny_list: tuple[str, ...] = ()
     deny_patterns: tuple[str, ...] = ()
     max_customer_ids_per_identifier: int = 1
+    max_anonymous_ids_per_device: int = 2
     profile_id_prefix: str = "p_"
     checkpoint: str = "local"
     checkpoint_every: int = 2
@@ -38,6 +42,8 @@ class IdentityParams:
     def __post_init__(self) -> None:
         if self.max_customer_ids_per_identifier < 1:
             raise ConfigError("identity.max_customer_ids_per_identifier must be at least 1")
+        if self.max_anonymous_ids_per_device < 0:
+            raise ConfigError("identity.max_anonymous_ids_per_device must be at least 0")
         if self.checkpoint_every < 1 or self.max_iterations < 1:
             raise ConfigError("identity.checkpoint_every and max_iterations must be at least 1")
         if self.checkpoint not in CHECKPOINT_MODES:
@@ -52,6 +58,7 @@ class IdentityParams:
             deny_list=tuple(str(v) for v in section.get("deny_list", []) or []),
             deny_patterns=tuple(str(v) for v in section.get("deny_patterns", []) or []),
             max_customer_ids_per_identifier=int(section.get("max_customer_ids_per_identifier")),
+            max_anonymous_ids_per_device=int(section.get("max_anonymous_ids_per_device")),
             profile_id_prefix=str(section.get("profile_id_prefix")),
             checkpoint=str(section.get("checkpoint", "local")),
             checkpoint_every=int(section.get("checkpoint_every")),

@@ -34,18 +34,17 @@ from pyspark.sql import functions as F
 from pipelines.identity.components import connected_components, cut_lineage
 from pipelines.identity.graph import (
     PROFILE_NODE_PREFIX,
-    WEAK_TYPES,
     identifier_rows,
     identifier_summary,
     record_nodes,
     vertices_and_edges,
 )
 from pipelines.identity.params import CHECKPOINT_MODES, IdentityParams
-from pipelines.identity.schemas import LINK_KEY, LINKS, MERGES, conform
+from pipelines.identity.schemas import LINK_KEY, LINKS, MERGES, conform, links_as_of_now
 
 # Columns whose change makes a link row "updated".
 _CONTENT = ("profile_id", "profile_created_at", "first_seen", "last_seen", "shared",
-            "customer_ids", "origin_profile_id")
+            "customer_ids", "anonymous_ids", "origin_profile_id")
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ def resolve(
     if mode not in CHECKPOINT_MODES:
         raise ValueError(f"checkpoint is '{mode}'; use one of {CHECKPOINT_MODES}")
     now_ts = F.lit(now).cast("timestamp")
-    existing = conform(existing_links, LINKS)
+    existing = links_as_of_now(existing_links)
     persisted: list[DataFrame] = []
 
     def keep(df: DataFrame) -> DataFrame:
@@ -180,7 +179,7 @@ def _weak_profiles(nodes: DataFrame, per_node: DataFrame, per_component: DataFra
     resolved = per_node.select("node", "component").join(per_component, "component")
     record_profile = nodes.join(resolved, "node").select(
         "record_id", "c_profile_id", "c_created_at").distinct()
-    weak = nodes.where(F.col("id_type").isin(list(WEAK_TYPES)) & F.col("node").isNotNull()) \
+    weak = nodes.where(F.col("weak") & F.col("node").isNotNull()) \
         .join(resolved.select("node"), "node", "left_anti").select("record_id", "node")
     return weak.join(record_profile, "record_id").groupBy("node").agg(
         F.countDistinct("c_profile_id").alias("n"),
@@ -204,6 +203,7 @@ def _touched_links(
         "last_seen": F.greatest("e_last_seen", "seen_last"),
         "shared": shared,
         "customer_ids": F.col("customer_ids"),
+        "anonymous_ids": F.col("anonymous_ids"),
         "origin_profile_id": F.coalesce(F.col("e_origin_profile_id"),
                                         F.when(~shared, F.col("c_profile_id"))),
     }
@@ -216,7 +216,8 @@ def _touched_links(
                                     "last_seen")],
         F.when(F.col("e_exists") & unchanged, F.col("e_updated_at"))
         .otherwise(now_ts).alias("updated_at"),
-        *[new[c].alias(c) for c in ("shared", "customer_ids", "origin_profile_id")],
+        *[new[c].alias(c) for c in ("shared", "customer_ids", "anonymous_ids",
+                                    "origin_profile_id")],
     )
 
 
@@ -234,12 +235,12 @@ def _repointed_links(
         F.col("survivor_profile_id").alias("profile_id"),
         F.col("survivor_created_at").alias("profile_created_at"),
         "first_seen", "last_seen", now_ts.alias("updated_at"), "shared", "customer_ids",
-        "origin_profile_id",
+        "anonymous_ids", "origin_profile_id",
     )
 
 
 def apply_links(existing_links: DataFrame, upserts: DataFrame) -> DataFrame:
     """The full links table after upserting ``upserts`` (what the Delta MERGE does)."""
-    existing = conform(existing_links, LINKS)
+    existing = links_as_of_now(existing_links)
     kept = existing.join(upserts.select(*LINK_KEY), list(LINK_KEY), "left_anti")
     return kept.unionByName(conform(upserts, LINKS))

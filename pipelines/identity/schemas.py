@@ -13,6 +13,8 @@
 | shared | boolean | seen with more than N distinct customer ids: links nobody, ever |
 | customer_ids | array<string> | distinct customer ids seen in its records, sorted, at most |
 | | | N+1 kept (null on customer_id rows) |
+| anonymous_ids | array<string> | on device rows: distinct anonymous ids seen in its records, |
+| | | sorted, at most K+1 kept (null elsewhere): more than K make the device weak |
 | origin_profile_id | string | the profile it was first linked to; a merge never rewrites it, |
 | | | so a merge can be undone |
 
@@ -45,6 +47,7 @@ LINKS = StructType(
         StructField("updated_at", TimestampType()),
         StructField("shared", BooleanType()),
         StructField("customer_ids", ArrayType(StringType())),
+        StructField("anonymous_ids", ArrayType(StringType())),
         StructField("origin_profile_id", StringType()),
     ]
 )
@@ -63,10 +66,24 @@ MERGES = StructType(
 
 LINK_KEY = ("id_type", "id_value")
 
+# Link columns added after the table's first release: a links table written before has none,
+# and reads as null (nothing remembered) until ``write_identity`` adds the column.
+LINKS_ADDED_LATER = ("anonymous_ids",)
+
 
 def conform(df: DataFrame, schema: StructType) -> DataFrame:
     """``df`` with exactly ``schema``'s columns, in order and cast to its types."""
     return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def links_as_of_now(df: DataFrame) -> DataFrame:
+    """An ``identity_links`` read conformed to ``LINKS``; columns added since the table was
+    written (``LINKS_ADDED_LATER``) come back null."""
+    present = set(df.columns)
+    missing = [f for f in LINKS.fields if f.name in LINKS_ADDED_LATER and f.name not in present]
+    for field in missing:
+        df = df.withColumn(field.name, F.lit(None).cast(field.dataType))
+    return conform(df, LINKS)
 
 
 def empty_links(spark: SparkSession) -> DataFrame:

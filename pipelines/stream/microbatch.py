@@ -59,7 +59,7 @@ from pipelines.identity import (
     write_identity,
 )
 from pipelines.identity.graph import identifier_rows
-from pipelines.identity.schemas import LINKS, MERGES, conform
+from pipelines.identity.schemas import LINKS, MERGES, conform, links_as_of_now
 from pipelines.profiles.build import attach_profiles, profile_identifiers, with_identifiers
 from pipelines.profiles.finalize import finalize
 from pipelines.profiles.state import STATE_COLUMNS, FoldParams, fold_events, merge_states
@@ -326,7 +326,7 @@ def _links_reached(
     stored = read_if_exists(spark, links_path)
     if stored is None:
         return empty_links(spark)
-    links = conform(stored, LINKS)
+    links = links_as_of_now(stored)
     pairs = identifier_rows(observations, params).select("id_type", "id_value").distinct()
     touching = links.join(pairs, ["id_type", "id_value"], "left_semi")
     reached = touching.where(F.col("profile_id").isNotNull()).select("profile_id").distinct()

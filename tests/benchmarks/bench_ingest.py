@@ -10,13 +10,9 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pyspark.sql import functions as F
-
 from pipelines.config import Conf, relocated
-from pipelines.identity.quality import pairwise_precision_recall
 from pipelines.ingest.flow import run_ingest
 from pipelines.ingest.sources import SOURCES
-from pipelines.profiles.build import events_with_profiles
 from pipelines.session import get_spark
 from tests.benchmarks.measure import jvm_peak_rss_mb, python_peak_rss_mb, timer
 
@@ -28,32 +24,21 @@ def _conf_for(ctx, customers: int) -> Conf:
 
 
 def _quality(spark, conf: Conf) -> dict:
+    """Pairwise same-person precision, raw recall and recall on the pairs the data can link,
+    against the generator's truth (pipelines/identity/evaluation.py)."""
     from pipelines.catalog import Catalog
+    from pipelines.identity.evaluation import score_events
 
     catalog = Catalog(conf)
-    events = spark.read.format("delta").load(catalog.path("events"))
-    links = spark.read.format("delta").load(catalog.path("identity_links"))
-    assigned, unassigned = events_with_profiles(events, links)
-    key = F.split("origin", "#")[1]
-    source = F.when(F.col("source") == "support", "tickets").otherwise(F.col("source"))
-    predicted = assigned.select(
-        key.alias("record_key"), source.alias("source"), "profile_id"
-    ).unionByName(
-        unassigned.select(
-            key.alias("record_key"),
-            source.alias("source"),
-            F.concat(F.lit("none:"), "event_id").alias("profile_id"),
-        )
+    truth = conf.path("paths.ground_truth")
+    scores = score_events(
+        spark.read.format("delta").load(catalog.path("events")),
+        spark.read.format("delta").load(catalog.path("identity_links")),
+        spark.read.parquet(f"{truth}/record_person"),
+        spark.read.parquet(f"{truth}/identifier_person.parquet"),
     )
-    truth = spark.read.parquet(f"{conf.path('paths.ground_truth')}/record_person")
-    both = predicted.join(
-        truth.select("source", "record_key", "person_id"), ["source", "record_key"]
-    ).where("person_id IS NOT NULL")
-    scores = pairwise_precision_recall(
-        both.select(F.concat_ws("/", "source", "record_key").alias("record_id"), "profile_id"),
-        both.select(F.concat_ws("/", "source", "record_key").alias("record_id"), "person_id"),
-    )
-    return {"precision": round(scores["precision"], 5), "recall": round(scores["recall"], 5)}
+    return {k: round(scores[k], 5)
+            for k in ("precision", "recall", "recall_linkable", "normalization_match")}
 
 
 def run(ctx) -> list[dict]:

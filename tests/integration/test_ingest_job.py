@@ -98,14 +98,10 @@ def test_unified_profiles_join_identifiers_from_different_sources(spark, conf):
 
 @pytest.mark.slow
 def test_identity_quality_on_generated_ground_truth(spark, conf, tmp_path):
-    """Pairwise same-person precision ≥ 0.995 (issue 3); recall judged on the pairs the data
-    can link (pipelines/identity/evaluation.py), raw recall printed.
-
-    Recall bar: 0.985, not the issue's 0.99. Devices are weak identifiers, so a person's second
-    browser cookie seen only on their own device stays apart — in the data it looks exactly
-    like a family member on a shared tablet, and merging those would cost precision instead
-    (measured: device as a strong link gives precision 0.994, recall 1.0 here).
-    """
+    """Pairwise same-person precision ≥ 0.995 and recall ≥ 0.99 (issue 3). Recall is judged
+    on the pairs the data can link (pipelines/identity/evaluation.py); raw recall is printed.
+    The generated data has family tablets with one login and reset cookies on own devices,
+    the two cases the device rules in docs/identity.md trade against each other."""
     from jobs.generate_data import main as generate
     from pipelines.identity.evaluation import score_events
 
@@ -139,4 +135,4 @@ def test_identity_quality_on_generated_ground_truth(spark, conf, tmp_path):
     assert scores["records"] > 3000
     assert scores["normalization_match"] >= 0.99
     assert scores["precision"] >= 0.995
-    assert scores["recall_linkable"] >= 0.985
+    assert scores["recall_linkable"] >= 0.99

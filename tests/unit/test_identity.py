@@ -75,8 +75,9 @@ def assigned(obs, links) -> dict[str, str | None]:
 
 
 def test_family_tablet_with_one_login_does_not_merge_the_anonymous_visitor(spark):
-    """A device is a weak identifier: it links nobody when a record has a stronger one, and
-    joins a profile only when every record carrying it resolved to that one profile."""
+    """A device someone logged in on is weak: it links nobody when a record has a stronger
+    identifier, and joins a profile only when every record carrying it resolved to that one
+    profile."""
     obs = observations(
         spark,
         ("r1", 0, {"customer_id": "C1", "device_id": "tablet", "anonymous_id": "a-mum"}),
@@ -88,6 +89,63 @@ def test_family_tablet_with_one_login_does_not_merge_the_anonymous_visitor(spark
     assert links[("customer_id", "C1")] != links[("anonymous_id", "a-kid")]
     assert links[("device_id", "tablet")] is None  # two people behind it: no profile
     assert links[("device_id", "phone")] == links[("customer_id", "C2")]
+
+
+def test_reset_cookies_on_a_device_nobody_logged_in_on_are_one_visitor(spark):
+    """No login on the laptop and two anonymous ids (K = 2): the device links them."""
+    obs = observations(
+        spark,
+        ("r1", 0, {"device_id": "laptop", "anonymous_id": "a-old"}),
+        ("r2", 5, {"device_id": "laptop", "anonymous_id": "a-new"}),
+    )
+    links = by_key(resolve(obs, empty_links(spark), PARAMS, now=RUN1).links)
+    visitor = pid("anonymous_id:a-new")  # smallest of a-new, a-old, device_id:laptop
+    assert {k: r.profile_id for k, r in links.items()} == {
+        ("device_id", "laptop"): visitor,
+        ("anonymous_id", "a-old"): visitor,
+        ("anonymous_id", "a-new"): visitor,
+    }
+    assert links[("device_id", "laptop")].anonymous_ids == ["a-new", "a-old"]
+    assert links[("anonymous_id", "a-old")].anonymous_ids is None  # kept on devices only
+
+
+def test_a_device_with_more_than_k_anonymous_ids_merges_nobody(spark):
+    """A library PC: three cookies, nobody logged in; K = 2, so three visitors."""
+    obs = observations(
+        spark, *[(f"r{i}", i, {"device_id": "pc", "anonymous_id": f"a-{i}"}) for i in (1, 2, 3)]
+    )
+    links = by_key(resolve(obs, empty_links(spark), PARAMS, now=RUN1).links)
+    visitors = {links[("anonymous_id", f"a-{i}")].profile_id for i in (1, 2, 3)}
+    assert visitors == {pid(f"anonymous_id:a-{i}") for i in (1, 2, 3)}
+    assert links[("device_id", "pc")].profile_id is None  # its records reach three profiles
+    assert links[("device_id", "pc")].anonymous_ids == ["a-1", "a-2", "a-3"]  # K+1 kept
+
+
+def test_a_login_on_a_device_stops_it_linking_new_cookies_in_later_batches(spark):
+    """The device's link row remembers the login: a cookie first seen afterwards on it stays
+    apart from the customer, as on a family tablet."""
+    run1 = resolve(
+        observations(spark, ("r1", 0, {"device_id": "tab", "anonymous_id": "a-1"})),
+        empty_links(spark), PARAMS, now=RUN1,
+    )
+    first = pid("anonymous_id:a-1")
+    run2 = resolve(
+        observations(spark, ("r2", 1, {"customer_id": "C1", "device_id": "tab",
+                                        "anonymous_id": "a-1"})),
+        run1.links, PARAMS, now=RUN2,
+    )
+    after2 = apply_links(run1.links, run2.links)
+    assert set(profiles(after2).values()) == {first}  # the login joined the visitor
+    assert by_key(after2)[("device_id", "tab")].customer_ids == ["C1"]
+
+    run3 = resolve(
+        observations(spark, ("r3", 2, {"device_id": "tab", "anonymous_id": "a-2"})),
+        after2, PARAMS, now=RUN3,
+    )
+    links = profiles(apply_links(after2, run3.links))
+    assert links[("anonymous_id", "a-2")] == pid("anonymous_id:a-2")
+    assert links[("customer_id", "C1")] == first
+    assert run3.merges.count() == 0
 
 
 def test_transitive_chain_email_customer_id_device_is_one_profile(spark):
@@ -375,6 +433,7 @@ def test_identity_params_come_from_conf(conf):
     assert "test@example.com" in params.deny_list
     assert "+10000000000" in params.deny_list  # quoted in YAML: a phone, not a number
     assert params.max_customer_ids_per_identifier == 1  # see the note in conf/base.yaml
+    assert params.max_anonymous_ids_per_device == 2
     assert params.profile_id_prefix == "p_"
 
 
@@ -557,3 +616,21 @@ def test_write_identity_lands_links_and_merges_through_the_gate(spark, conf):
     assert [(m.survivor_profile_id, m.merged_profile_id) for m in merges] == [
         (pid("customer_id:C1"), pid("customer_id:C2"))
     ]
+
+
+def test_a_links_table_written_before_anonymous_ids_existed_is_upgraded(spark, conf):
+    """Tables from before the device limit have no anonymous_ids column: resolve reads it as
+    null and write_identity adds it, instead of failing the MERGE."""
+    catalog = Catalog(conf)
+    old = resolve(observations(spark, ("r1", 0, {"device_id": "d", "anonymous_id": "a-1"})),
+                  empty_links(spark), PARAMS, now=RUN1).links.drop("anonymous_ids")
+    old.write.format("delta").save(catalog.path("identity_links"))
+
+    stored = spark.read.format("delta").load(catalog.path("identity_links"))
+    run2 = resolve(observations(spark, ("r2", 1, {"device_id": "d", "anonymous_id": "a-2"})),
+                   stored, PARAMS, now=RUN2)
+    write_identity(catalog, run2)
+
+    links = by_key(spark.read.format("delta").load(catalog.path("identity_links")))
+    assert links[("device_id", "d")].anonymous_ids == ["a-2"]  # a-1 was never remembered
+    assert links[("anonymous_id", "a-2")].profile_id == pid("anonymous_id:a-1")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -45,6 +45,21 @@ def read_if_exists(spark: SparkSession, path: str) -> DataFrame | None:
     if not DeltaTable.isDeltaTable(spark, path):
         return None
     return spark.read.format("delta").load(path)
+
+
+def add_missing_columns(spark: SparkSession, path: str, columns: Mapping[str, str]) -> bool:
+    """Add the ``columns`` (name → SQL type) the Delta table at ``path`` lacks, as nullable
+    columns: the upgrade of a table written before they existed (schema auto-merge is off on
+    purpose, conf spark.settings). Returns False, changing nothing, when there is no table yet."""
+    table = read_if_exists(spark, path)
+    if table is None:
+        return False
+    have = set(table.columns)
+    missing = {c: t for c, t in columns.items() if c not in have}
+    if missing:
+        cols = ", ".join(f"`{c}` {t}" for c, t in missing.items())
+        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})")
+    return True
 
 
 def table_version(spark: SparkSession, path: str) -> int | None:

@@ -64,7 +64,7 @@ def _usable(value: Column, params: IdentityParams) -> Column:
 def identifier_rows(observations: DataFrame, params: IdentityParams) -> DataFrame:
     """One row per (record, usable identifier): record_id, event_time, id_type, id_value and
     the record's own customer_id and anonymous_id (null if it has none or it is denied), for
-    the fan-out count and the household-device count. Denied and blank identifiers are gone
+    the fan-out count and the device rule. Denied and blank identifiers are gone
     from here on."""
     pairs = F.array(*[
         F.struct(F.lit(t).alias("id_type"), F.col(f"identifiers.{t}").alias("id_value"))
@@ -77,11 +77,10 @@ def identifier_rows(observations: DataFrame, params: IdentityParams) -> DataFram
         _usable(F.col("identifiers.anonymous_id"), params).alias("record_anonymous_id"),
         F.explode(pairs).alias("i"),
     )
-    value = F.col("i.id_value")
-    return exploded.where(
-        value.isNotNull() & (F.trim(value) != "") & ~denied(value, params)
-    ).select("record_id", "event_time", "i.id_type", "i.id_value", "record_customer_id",
-             "record_anonymous_id")
+    return exploded.where(_usable(F.col("i.id_value"), params).isNotNull()).select(
+        "record_id", "event_time", "i.id_type", "i.id_value", "record_customer_id",
+        "record_anonymous_id",
+    )
 
 
 def identifier_summary(

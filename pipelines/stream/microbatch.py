@@ -47,7 +47,13 @@ from pyspark.sql import functions as F
 from pipelines.catalog import Catalog
 from pipelines.config import Conf
 from pipelines.gate import Txn, deferred_results, gated_write
-from pipelines.gate.delta_io import ensure_table, read_if_exists, txn_confs, write_delta
+from pipelines.gate.delta_io import (
+    add_missing_columns,
+    ensure_table,
+    read_if_exists,
+    txn_confs,
+    write_delta,
+)
 from pipelines.gate.quarantine import REASON, quarantine
 from pipelines.identity import (
     IdentityParams,
@@ -367,14 +373,8 @@ def _all_merges(
 
 def _ensure_profile_table(spark: SparkSession, ctx: StreamContext, path: str) -> None:
     """Columns the stream adds, and the change data feed, on a table someone else created."""
-    table = None if ctx._profiles_ready else read_if_exists(spark, path)
-    if table is None:
+    if ctx._profiles_ready or not add_missing_columns(spark, path, EXTRA_PROFILE_COLUMNS):
         return
-    have = set(table.columns)
-    missing = {c: t for c, t in EXTRA_PROFILE_COLUMNS.items() if c not in have}
-    if missing:
-        cols = ", ".join(f"`{c}` {t}" for c, t in missing.items())
-        spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({cols})")
     props = {r[0]: r[1] for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()}
     if props.get("delta.enableChangeDataFeed", "false").lower() != "true":
         spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES "

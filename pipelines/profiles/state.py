@@ -16,10 +16,16 @@ with ties broken on event_id.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+from pipelines.profiles.rules import (
+    CART_TYPES,
+    CONTACT_TYPES,
+    DEFAULT_FOLD,
+    TICKET_TYPES,
+    FoldParams,
+)
 
 KEY = "profile_id"
 
@@ -36,19 +42,7 @@ CART_EVENT = (
 ORDER = "struct<at:timestamp,event_id:string,order_id:string,amount:double>"
 CONSENT = "struct<at:timestamp,event_id:string,personalization:boolean,marketing:boolean>"
 
-ORDER_TYPES = ("order_placed",)
-TICKET_TYPES = ("ticket_opened", "ticket_updated", "ticket_closed")
-CART_TYPES = ("add_to_cart", "remove_from_cart", "checkout_started", "order_placed")
-CONTACT_TYPES = (*TICKET_TYPES, "chat_message", "csat_submitted")
-
-
-@dataclass(frozen=True)
-class FoldParams:
-    """Bounds that keep a state small; from conf ``profiles``."""
-
-    cart_events_kept: int = 50  # the cart replays the latest K cart events
-    categories_kept: int = 20  # categories remembered, by last time seen
-    order_days_kept: int = 400  # daily order buckets kept for windowed spend
+__all__ = ["FoldParams", "fold_events", "merge_states", "unit_states", "STATE_COLUMNS"]
 
 
 def _is(*types: str) -> Column:
@@ -284,7 +278,7 @@ def _bound(states: DataFrame, params: FoldParams) -> DataFrame:
     )
 
 
-def fold_events(events: DataFrame, params: FoldParams = FoldParams()) -> DataFrame:
+def fold_events(events: DataFrame, params: FoldParams = DEFAULT_FOLD) -> DataFrame:
     """Fold deduplicated events (EVENT_LOG columns + ``profile_id``) into one state per profile."""
     units = unit_states(events)
     states = units.groupBy(KEY).agg(
@@ -324,7 +318,7 @@ STATE_COLUMNS = (
 )
 
 
-def merge_states(states: DataFrame, params: FoldParams = FoldParams()) -> DataFrame:
+def merge_states(states: DataFrame, params: FoldParams = DEFAULT_FOLD) -> DataFrame:
     """Combine several states per profile (a stored state and a micro-batch fold, or the states
     of profiles that identity resolution merged, re-keyed to the survivor) into one."""
     merged = (
@@ -333,3 +327,21 @@ def merge_states(states: DataFrame, params: FoldParams = FoldParams()) -> DataFr
         .agg(*_merge_aggs(params), F.hll_union_agg("sessions_sketch").alias("sessions_sketch"))
     )
     return _bound(merged, params)
+
+
+# Microseconds: the hot lane compares event times at full precision (ties break on event_id).
+STATE_JSON_OPTIONS = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"}
+
+
+def state_json() -> Column:
+    """The state columns (all but ``profile_id`` and the HLL ``sessions_sketch``, which has no
+    Python twin) as one JSON object: the wire form ``state_local.from_json`` reads."""
+    fields = [
+        # to_json writes date map keys as days since the epoch: ISO dates instead.
+        F.transform_keys(c, lambda k, _v: F.date_format(k, "yyyy-MM-dd")).alias(c)
+        if c == "order_days"
+        else F.col(c)
+        for c in STATE_COLUMNS
+        if c not in (KEY, "sessions_sketch")
+    ]
+    return F.to_json(F.struct(*fields), STATE_JSON_OPTIONS)

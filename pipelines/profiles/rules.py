@@ -1,0 +1,24 @@
+"""What both engines of the profile fold share (state.py on Spark, state_local.py in Python):
+which event types feed which state fields, and the bounds that keep a state small."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TICKET_TYPES = ("ticket_opened", "ticket_updated", "ticket_closed")
+# The cart replays these (an order removes what it bought; a checkout marks intent).
+CART_TYPES = ("add_to_cart", "remove_from_cart", "checkout_started", "order_placed")
+# A contact with support or the chat: sets last_contact_at.
+CONTACT_TYPES = (*TICKET_TYPES, "chat_message", "csat_submitted")
+
+
+@dataclass(frozen=True)
+class FoldParams:
+    """Bounds that keep a state small; from conf ``profiles``."""
+
+    cart_events_kept: int = 50  # the cart replays the latest K cart events
+    categories_kept: int = 20  # categories remembered, by last time seen
+    order_days_kept: int = 400  # daily order buckets kept for windowed spend
+
+
+DEFAULT_FOLD = FoldParams()

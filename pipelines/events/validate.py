@@ -1,0 +1,701 @@
+"""The hot lane's record check: pipelines.stream.parse.classify_records without Spark.
+
+``classify`` accepts and rejects exactly the records the Spark lane does, with the same reason
+text, and returns a valid record as the EVENT_LOG row Spark would produce (timestamps as aware
+UTC datetimes). No pyspark import, directly or indirectly: the schema, the identifier rules and
+the calling codes are plain constants here, and tests/unit/test_event_validate.py asserts they
+equal the Spark-side ones.
+
+Spark's parse is three JSON parsers with different rules, and ``classify`` mirrors each:
+
+- ``from_json`` (PERMISSIVE, the typed parse): Jackson with NaN, Infinity, +INF, -INF,
+  +Infinity, -Infinity allowed; duplicate keys → the last one wins; a string field takes any JSON
+  value (numbers re-printed as Java prints them: 1e5 → "100000.0", 1e7 → "1.0E7"; objects as
+  compact JSON; NaN as ``"NaN"`` with the quotes); numeric and boolean fields take only their own
+  JSON type ("2" or 2.0 in an int field, 1 in a boolean field is a mismatch, an int beyond the
+  field's range too); a double field also takes the strings "NaN", "Infinity", "+INF", ...; a
+  mismatch flags the record corrupt but keeps the rest (partial results); a mismatch inside a
+  nested object keeps that object with the field null; a non-object element of ``items`` drops
+  the whole array. Only the first JSON value is read: text after the root object is ignored.
+  A lone UTF-16 surrogate (``"\\ud800"``) becomes ``?``. Jackson's limits (nesting depth 1000,
+  numbers of 1000 digits, strings of 20M chars, names of 50k chars) make a record corrupt.
+- ``try_parse_json`` (consulted only for a corrupt record): strict JSON — no NaN family, no
+  duplicate key at any level, no lone surrogate. A corrupt record it rejects is ``invalid_json``.
+- ``get_json_object`` (tells ``missing_field`` from ``wrong_type``): the first non-null match of
+  the path; nothing at all when the document has a NaN-family token, or when the matched value
+  is a string holding a lone surrogate.
+
+Kafka bytes are decoded as Java does (invalid UTF-8 → U+FFFD, an encoded surrogate ``ED A0..BF
+xx`` → one U+FFFD), regexes follow java.util.regex (``$`` also matches before a final line
+terminator, ``.`` excludes \\r, \\u0085, \\u2028, \\u2029), ``trim`` strips only spaces.
+"""
+
+from __future__ import annotations
+
+import codecs
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from json.decoder import scanstring
+from typing import Any
+
+from pipelines.events.params import ParseParams
+
+# ---------------------------------------------------------------- the contract, as constants
+# Copies of pipelines.schemas.events / canonical / normalize.identifiers / stream.parse (those
+# import pyspark); the unit tests assert they are equal.
+
+SCHEMA_VERSION = 1
+SOURCES = ("web", "crm", "orders", "support", "chat", "social")
+IDENTIFIER_TYPES = ("customer_id", "email", "phone", "device_id", "anonymous_id", "social_handle")
+REQUIRED_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "page_view": ("url", "session_id"),
+    "product_view": ("url", "session_id"),
+    "add_to_cart": ("sku", "category", "quantity", "unit_price", "currency"),
+    "remove_from_cart": ("sku", "category", "quantity", "unit_price", "currency"),
+    "checkout_started": ("cart_value", "currency"),
+    "order_placed": ("order_id", "amount", "currency", "items"),
+    "order_refunded": ("order_id", "amount", "currency"),
+    "ticket_opened": ("ticket_id", "channel", "priority", "category", "status"),
+    "ticket_updated": ("ticket_id", "channel", "priority", "category", "status"),
+    "ticket_closed": ("ticket_id", "channel", "priority", "category", "status"),
+    "csat_submitted": ("score",),
+    "chat_message": ("conversation_id", "role"),
+    "profile_updated": ("attributes",),
+    "consent_updated": ("personalization", "marketing"),
+    "social_mention": ("platform", "handle"),
+}
+EVENT_TYPES = tuple(REQUIRED_PROPERTIES)
+CURRENCY_TYPES = tuple(t for t, props in REQUIRED_PROPERTIES.items() if "currency" in props)
+
+# Field types by Spark simpleString: "string", "int", "bigint", "double", "boolean",
+# "map<string,string>", a dict for a struct, a one-element list for an array of that.
+ORDER_ITEM: dict[str, Any] = {
+    "sku": "string", "category": "string", "quantity": "int", "unit_price": "double",
+}
+IDENTIFIERS: dict[str, Any] = {name: "string" for name in IDENTIFIER_TYPES}
+PROPERTIES: dict[str, Any] = {
+    "url": "string", "session_id": "string", "sku": "string", "category": "string",
+    "quantity": "int", "unit_price": "double", "currency": "string", "cart_value": "double",
+    "order_id": "string", "amount": "double", "items": [ORDER_ITEM], "ticket_id": "string",
+    "channel": "string", "priority": "string", "status": "string", "score": "int",
+    "conversation_id": "string", "role": "string", "sentiment": "double",
+    "attributes": "map<string,string>", "personalization": "boolean", "marketing": "boolean",
+    "platform": "string", "handle": "string",
+}
+ENVELOPE: dict[str, Any] = {
+    "event_id": "string", "event_type": "string", "event_time": "string", "source": "string",
+    "identifiers": IDENTIFIERS, "properties": PROPERTIES, "schema_version": "bigint",
+}
+ENVELOPE_FIELDS = ("event_id", "event_type", "event_time", "source")
+EVENT_LOG_FIELDS = ("event_id", "event_type", "event_time", "source", "identifiers",
+                    "properties", "base_amounts", "origin", "ingested_at", "event_date")
+BASE_AMOUNT_FIELDS = ("amount", "cart_value", "unit_price")
+
+CALLING_CODES: dict[str, str] = {
+    "US": "1", "CA": "1", "GB": "44", "UK": "44", "DE": "49", "FR": "33", "ES": "34",
+    "IT": "39", "NL": "31", "BE": "32", "IE": "353", "SE": "46", "PL": "48", "PT": "351",
+    "AT": "43", "CH": "41", "DK": "45", "NO": "47", "FI": "358", "AU": "61", "NZ": "64",
+    "JP": "81", "IN": "91", "BR": "55", "MX": "52",
+}
+EMAIL_PATTERN = r"^[a-z0-9._%+'-]+@[a-z0-9.-]+\.[a-z]{2,}$"
+ISO_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$"
+NUMBER_TEXT = r"^-?[0-9]+(\.[0-9]+)?$"
+SOCIAL_PATTERN = r"^([^:]+):(.+)$"
+E164_PATTERN = r"^\+[1-9][0-9]{7,14}$"
+
+# ---------------------------------------------------------------- Java text semantics
+
+_JAVA_LINE_END = "\r\n\u0085\u2028\u2029"
+
+
+def java_regex(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled with java.util.regex meaning (Spark's rlike/regexp_extract): ``\\d``
+    is ASCII, ``.`` stops at any Java line terminator, and ``$`` also matches before one final
+    line terminator (\\n, \\r, \\r\\n, \\u0085, \\u2028, \\u2029)."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if ch == "[":
+            in_class = True
+        elif ch == "]":
+            in_class = False
+        elif ch == "." and not in_class:
+            ch = f"[^{_JAVA_LINE_END}]"
+        elif ch == "$" and not in_class:
+            ch = f"(?=(?:\r\n|[{_JAVA_LINE_END}])?\\Z)"
+        out.append(ch)
+        i += 1
+    return re.compile("".join(out), re.ASCII)
+
+
+_ISO_RE = java_regex(ISO_TIME)
+_NUMBER_RE = java_regex(NUMBER_TEXT)
+_EMAIL_RE = java_regex(EMAIL_PATTERN)
+_SOCIAL_RE = java_regex(SOCIAL_PATTERN)
+_E164_RE = java_regex(E164_PATTERN)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _java_utf8_errors(exc: UnicodeDecodeError) -> tuple[str, int]:
+    # Python replaces each byte of an encoded surrogate (ED A0..BF xx); Java's decoder replaces
+    # the whole (up to 3-byte) sequence with one U+FFFD.
+    data, start = exc.object, exc.start
+    if data[start] == 0xED and start + 1 < len(data) and 0xA0 <= data[start + 1] <= 0xBF:
+        end = start + 3 if start + 2 < len(data) and 0x80 <= data[start + 2] <= 0xBF else start + 2
+        return "\ufffd", end
+    return "\ufffd", exc.end
+
+
+codecs.register_error("profilake_java_utf8", _java_utf8_errors)
+
+
+def java_text(value: bytes | str) -> str:
+    """Kafka bytes as the JVM reads them: UTF-8, malformed input replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("?", value)
+    return value.decode("utf-8", "profilake_java_utf8")
+
+
+def _utf8_string(text: str) -> str:
+    """A Java String stored as a Spark string: a lone surrogate becomes '?'."""
+    return _LONE_SURROGATE.sub("?", text)
+
+
+def _trim(s: str | None) -> str | None:
+    """Spark ``trim``: spaces only, not tabs or newlines."""
+    return None if s is None else s.strip(" ")
+
+
+def java_double(d: float) -> str:
+    """``Double.toString``: plain in [1e-3, 1e7), else ``1.0E7`` style; NaN, Infinity."""
+    if math.isnan(d):
+        return "NaN"
+    if math.isinf(d):
+        return "Infinity" if d > 0 else "-Infinity"
+    if d == 0:
+        return "-0.0" if math.copysign(1.0, d) < 0 else "0.0"
+    dec = Decimal(repr(d))
+    if 1e-3 <= abs(d) < 1e7:
+        text = format(dec, "f")
+        return text if "." in text else text + ".0"
+    sign, digits, exp = dec.as_tuple()
+    ds = "".join(map(str, digits)).rstrip("0") or "0"
+    exponent = len(digits) + exp - 1
+    return f"{'-' if sign else ''}{ds[0]}.{ds[1:] or '0'}E{exponent}"
+
+
+def spark_round4(d: float) -> float:
+    """Spark ``round(d, 4)``: HALF_UP on ``Double.toString(d)``, NaN and infinities as is."""
+    if math.isnan(d) or math.isinf(d) or abs(d) >= 2.0**52:  # no fraction left to round
+        return d
+    with localcontext() as ctx:
+        ctx.prec = 60
+        rounded = float(Decimal(repr(d)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
+    return rounded + 0.0  # BigDecimal has no -0: -0.00001 rounds to 0.0
+
+
+# ---------------------------------------------------------------- JSON, as Jackson reads it
+
+MAX_DEPTH, MAX_NUMBER_LEN, MAX_STRING_LEN, MAX_NAME_LEN = 1000, 1000, 20_000_000, 50_000
+_NON_NUMERIC = {"NaN": math.nan, "Infinity": math.inf, "+Infinity": math.inf,
+                "+INF": math.inf, "-Infinity": -math.inf, "-INF": -math.inf}
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+class _Syntax(Exception):
+    """Not JSON Spark's from_json reads."""
+
+
+class _Obj(list):
+    """A JSON object: its (key, value) pairs in order, duplicates kept."""
+
+
+class _Arr(list):
+    """A JSON array."""
+
+
+class _Num:
+    __slots__ = ("text", "kind")
+
+    def __init__(self, text: str, kind: str) -> None:
+        self.text, self.kind = text, kind  # kind: "int", "float" or "nonnum" (NaN family)
+
+    def as_float(self) -> float:
+        return _NON_NUMERIC[self.text] if self.kind == "nonnum" else float(self.text)
+
+
+class _Doc:
+    """The parsed root object and what the stricter parsers would make of it."""
+
+    __slots__ = ("root", "nonnum", "duplicates", "lone_surrogate")
+
+    def __init__(self) -> None:
+        self.root: _Obj = _Obj()
+        self.nonnum = self.duplicates = self.lone_surrogate = False
+
+
+def _parse_object(text: str) -> _Doc:
+    """The first JSON value of ``text`` (it starts with '{' after spaces), Jackson-lenient;
+    raises _Syntax. Iterative, so deep nesting hits Jackson's limit, not Python's."""
+    doc = _Doc()
+    pos = _WS.match(text, 0).end()
+    stack: list[tuple[_Obj | _Arr, str | None, set[str] | None]] = []
+    value: Any = None
+    while True:
+        # -- read one value at pos (containers are pushed and filled below)
+        pos = _WS.match(text, pos).end()
+        ch = text[pos:pos + 1]
+        if ch in ("{", "["):
+            if len(stack) >= MAX_DEPTH:
+                raise _Syntax("nesting depth")
+            container: _Obj | _Arr = _Obj() if ch == "{" else _Arr()
+            stack.append((container, None, set() if ch == "{" else None))
+            pos = _WS.match(text, pos + 1).end()
+            close = "}" if ch == "{" else "]"
+            if text[pos:pos + 1] == close:
+                stack.pop()
+                value, pos = container, pos + 1
+            elif ch == "{":
+                pos = _read_key(text, pos, stack, doc)
+                continue
+            else:
+                continue
+        elif ch == '"':
+            value, pos = _read_string(text, pos, doc, MAX_STRING_LEN)
+        else:
+            value, pos = _read_scalar(text, pos, doc)
+        # -- attach the value to its container, then close as many containers as end here
+        while True:
+            if not stack:
+                if not isinstance(value, _Obj):
+                    raise _Syntax("root")
+                doc.root = value
+                return doc
+            container, key, _ = stack[-1]
+            if isinstance(container, _Obj):
+                container.append((key, value))
+            else:
+                container.append(value)
+            pos = _WS.match(text, pos).end()
+            sep = text[pos:pos + 1]
+            if sep == ",":
+                pos += 1
+                if isinstance(container, _Obj):
+                    pos = _read_key(text, _WS.match(text, pos).end(), stack, doc)
+                break
+            if sep != ("}" if isinstance(container, _Obj) else "]"):
+                raise _Syntax("separator")
+            stack.pop()
+            value, pos = container, pos + 1
+
+
+def _read_key(text: str, pos: int, stack: list, doc: _Doc) -> int:
+    if text[pos:pos + 1] != '"':
+        raise _Syntax("key")
+    key, pos = _read_string(text, pos, doc, MAX_NAME_LEN)
+    container, _, seen = stack[-1]
+    if key in seen:
+        doc.duplicates = True
+    seen.add(key)
+    stack[-1] = (container, key, seen)
+    pos = _WS.match(text, pos).end()
+    if text[pos:pos + 1] != ":":
+        raise _Syntax("colon")
+    return pos + 1
+
+
+def _read_string(text: str, pos: int, doc: _Doc, limit: int) -> tuple[str, int]:
+    try:
+        value, end = scanstring(text, pos + 1, True)  # strict: no raw control characters
+    except ValueError as err:
+        raise _Syntax("string") from err
+    if len(value) > limit:
+        raise _Syntax("string length")
+    if _LONE_SURROGATE.search(value):
+        doc.lone_surrogate = True
+    return value, end
+
+
+def _read_scalar(text: str, pos: int, doc: _Doc) -> tuple[Any, int]:
+    for word, value in (("true", True), ("false", False), ("null", None)):
+        if text.startswith(word, pos):
+            return value, pos + len(word)
+    for word in ("-Infinity", "+Infinity", "Infinity", "NaN", "+INF", "-INF"):
+        if text.startswith(word, pos):
+            doc.nonnum = True
+            return _Num(word, "nonnum"), pos + len(word)
+    m = _NUMBER.match(text, pos)
+    if not m:
+        raise _Syntax("value")
+    is_int = m.group(1) is None and m.group(2) is None
+    digits = len(m.group(0).lstrip("-")) if is_int else len(m.group(0))
+    if digits > MAX_NUMBER_LEN:
+        raise _Syntax("number length")
+    return _Num(m.group(0), "int" if is_int else "float"), m.end()
+
+
+# ---------------------------------------------------------------- from_json's typed values
+
+
+class _Mismatch(Exception):
+    """The JSON value does not fit the field: the field is not set (and the record corrupt)."""
+
+
+def _json_string(s: str) -> str:
+    out = ['"']
+    for ch in s:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch in "\b\t\n\f\r":
+            out.append({"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}[ch])
+        elif ord(ch) < 0x20 or 0xD800 <= ord(ch) <= 0xDFFF:
+            out.append(f"\\u{ord(ch):04X}")  # Jackson: upper-case hex
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _json_text(node: Any) -> str:
+    """A JSON value re-written by Jackson's generator, as a string field receives it."""
+    if isinstance(node, _Obj):
+        return "{" + ",".join(f"{_json_string(k)}:{_json_text(v)}" for k, v in node) + "}"
+    if isinstance(node, _Arr):
+        return "[" + ",".join(_json_text(v) for v in node) + "]"
+    if isinstance(node, str):
+        return _json_string(node)
+    if isinstance(node, _Num):
+        if node.kind == "int":
+            return str(int(node.text))
+        d = node.as_float()
+        # Non-finite doubles are written quoted (Jackson QUOTE_NON_NUMERIC_NUMBERS).
+        return java_double(d) if math.isfinite(d) else f'"{java_double(d)}"'
+    return {True: "true", False: "false", None: "null"}[node]
+
+
+def _typed(node: Any, dtype: Any) -> tuple[Any, bool]:
+    """(value, corrupt) of one JSON value read as ``dtype``; raises _Mismatch."""
+    if node is None:
+        return None, False
+    if dtype == "string":
+        return _utf8_string(node if isinstance(node, str) else _json_text(node)), False
+    if dtype in ("int", "bigint"):
+        if isinstance(node, _Num) and node.kind == "int":
+            bits = 31 if dtype == "int" else 63
+            value = int(node.text)
+            if -(2**bits) <= value < 2**bits:
+                return value, False
+        raise _Mismatch
+    if dtype == "double":
+        if isinstance(node, _Num):
+            return node.as_float(), False
+        if isinstance(node, str) and node in _NON_NUMERIC:  # Spark's special strings
+            return _NON_NUMERIC[node], False
+        raise _Mismatch
+    if dtype == "boolean":
+        if node is True or node is False:
+            return node, False
+        raise _Mismatch
+    if dtype == "map<string,string>":
+        if not isinstance(node, _Obj):
+            raise _Mismatch
+        # Kept as pairs: a lookup takes the first key, the collected dict the last.
+        return [(_utf8_string(k), _typed(v, "string")[0]) for k, v in node], False
+    if isinstance(dtype, list):
+        if not isinstance(node, _Arr):
+            raise _Mismatch
+        values, corrupt = [], False
+        for item in node:
+            # A mismatched element aborts the whole array (Spark's parser loses its place).
+            value, bad = _typed(item, dtype[0])
+            values.append(value)
+            corrupt |= bad
+        return values, corrupt
+    if not isinstance(node, _Obj):
+        raise _Mismatch
+    row: dict[str, Any] = dict.fromkeys(dtype)
+    corrupt = False
+    for key, item in node:
+        if key in dtype:
+            try:
+                row[key], bad = _typed(item, dtype[key])  # the last duplicate wins
+                corrupt |= bad
+            except _Mismatch:
+                corrupt = True  # the field keeps what it had (partial result)
+    return row, corrupt
+
+
+_MISSING = object()
+
+
+def _raw_present(doc: _Doc, path: str) -> bool:
+    """``get_json_object(value, '$.<path>') IS NOT NULL``."""
+    if doc.nonnum:
+        return False  # its parser rejects NaN/Infinity: null for every path
+
+    def find(obj: _Obj, keys: list[str]) -> Any:
+        for key, value in obj:
+            if key != keys[0] or value is None:
+                continue
+            if len(keys) == 1:
+                return value
+            if isinstance(value, _Obj):
+                found = find(value, keys[1:])
+                if found is not _MISSING:
+                    return found
+        return _MISSING
+
+    found = find(doc.root, path.split("."))
+    # Writing a string with a lone surrogate fails, and a failure is null.
+    return found is not _MISSING and not (
+        isinstance(found, str) and _LONE_SURROGATE.search(found)
+    )
+
+
+# ---------------------------------------------------------------- normalization
+
+
+def _blank_to_null(s: str | None) -> str | None:
+    t = _trim(s)
+    return None if t == "" else t
+
+
+def _email(s: str | None) -> str | None:
+    value = None if s is None else _trim(s).lower()
+    return value if value is not None and _EMAIL_RE.search(value) else None
+
+
+def _lookup(pairs: list | None, key: str) -> str | None:
+    for k, v in pairs or ():
+        if k == key:
+            return v
+    return None
+
+
+def _phone(s: str | None, country: str | None) -> str | None:
+    if s is None:
+        return None
+    raw = _trim(s)
+    digits = re.sub(r"[^0-9]", "", raw)
+    code = None if country is None else CALLING_CODES.get(_trim(country).upper())
+    if raw.startswith("+"):
+        e164 = "+" + digits
+    elif digits.startswith("00"):
+        e164 = "+" + digits[2:34]
+    elif code is not None:
+        e164 = "+" + code + re.sub(r"^0", "", digits)
+    else:
+        return None
+    return e164 if _E164_RE.search(e164) else None
+
+
+def _social(s: str | None) -> str | None:
+    if s is None:
+        return None
+    m = _SOCIAL_RE.search(s)
+    platform, handle = (m.group(1), m.group(2)) if m else ("", "")
+    h = re.sub(r"^@+", "", _trim(handle)).lower()
+    p = _trim(platform).lower()
+    return f"{p}:{h}" if h != "" and p != "" else None
+
+
+def normalized_identifiers(ids: dict | None, country: str | None) -> dict[str, str | None]:
+    """pipelines.stream.parse.normalized_identifiers: email trimmed/lower-cased and shaped like
+    local@domain.tld; phone E.164 (a national number takes ``country``'s calling code); social
+    handle ``platform:handle`` lower-cased without '@'; other ids trimmed; blanks null."""
+    ids = ids or dict.fromkeys(IDENTIFIER_TYPES)
+    return {
+        "customer_id": _blank_to_null(ids["customer_id"]),
+        "email": _email(ids["email"]),
+        "phone": _phone(ids["phone"], country),
+        "device_id": _blank_to_null(ids["device_id"]),
+        "anonymous_id": _blank_to_null(ids["anonymous_id"]),
+        "social_handle": _social(ids["social_handle"]),
+    }
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# 0001-01-01T00:00:00Z: Spark keeps earlier times (year 0 exists there), datetime cannot.
+FIRST_REPRESENTABLE_MICROS = -62135596800_000_000
+_ISO_PARTS = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
+    r"(Z|([+-])(\d{2}):?(\d{2})?)", re.ASCII,
+)
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    # Proleptic Gregorian days since 1970-01-01, also for year 0 (which datetime lacks).
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+def event_time_micros(text: str) -> int | None:
+    """Spark ``try_to_timestamp`` of an ISO_TIME-matching string, as epoch microseconds.
+
+    Seconds are required (``T11:00Z`` is null); fractions beyond micros are truncated; the
+    offset must be a valid ZoneOffset (at most ±18:00, minutes < 60); one trailing \\n, \\r or
+    \\r\\n is trimmed, any other trailing character makes it null.
+    """
+    m = _ISO_PARTS.match(text)
+    if not m or text[m.end():] not in ("", "\n", "\r", "\r\n") or m.group(6) is None:
+        return None
+    year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
+    if not (1 <= month <= 12 and hour <= 23 and minute <= 59 and second <= 59):
+        return None
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if not 1 <= day <= (31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]:
+        return None
+    offset = 0
+    if m.group(8) != "Z":
+        oh, om = int(m.group(10)), int(m.group(11) or 0)
+        if om > 59 or oh * 60 + om > 18 * 60:
+            return None
+        offset = (oh * 3600 + om * 60) * (1 if m.group(9) == "+" else -1)
+    micros = int((m.group(7) or "").ljust(6, "0")[:6])
+    seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+    return (seconds - offset) * 1_000_000 + micros
+
+
+# ---------------------------------------------------------------- the rules
+
+
+def _out_of_range(props: dict) -> str | None:
+    if props["score"] is not None and not 1 <= props["score"] <= 5:
+        return "out_of_range: properties.score (1-5)"
+    if props["sentiment"] is not None and not -1.0 <= props["sentiment"] <= 1.0:
+        return "out_of_range: properties.sentiment (-1..1)"  # NaN too: Spark sorts it last
+    if props["quantity"] is not None and props["quantity"] < 1:
+        return "out_of_range: properties.quantity (>= 1)"
+    if props["amount"] is not None and props["amount"] < 0:
+        return "out_of_range: properties.amount (>= 0)"
+    if props["unit_price"] is not None and props["unit_price"] < 0:
+        return "out_of_range: properties.unit_price (>= 0)"
+    if any(
+        item is not None
+        and ((item["quantity"] is not None and item["quantity"] < 1)
+             or (item["unit_price"] is not None and item["unit_price"] < 0))
+        for item in props["items"] or ()
+    ):
+        return "out_of_range: properties.items"
+    return None
+
+
+def _leftover(e: dict, doc: _Doc) -> str:
+    props = e["properties"] or dict.fromkeys(PROPERTIES)
+    names = (*ENVELOPE_FIELDS, "schema_version", "identifiers", "properties")
+    paths = [(e[f], f) for f in names]
+    paths += [(props[p], f"properties.{p}") for p in PROPERTIES]
+    for typed, path in paths:
+        if typed is None and _raw_present(doc, path):
+            return f"wrong_type: {path}"
+    return "wrong_type: a nested value does not match the envelope schema"
+
+
+def _reason(e: dict, corrupt: bool, doc: _Doc, kafka_ms: int, params: ParseParams,
+            ids: dict) -> str | None:
+    for f in (*ENVELOPE_FIELDS, "schema_version"):
+        if e[f] is None:
+            return f"{'wrong_type' if _raw_present(doc, f) else 'missing_field'}: {f}"
+    if e["schema_version"] != SCHEMA_VERSION:
+        return f"unsupported_schema_version: {e['schema_version']}"
+    if e["event_type"] not in EVENT_TYPES:
+        return f"unknown_event_type: {e['event_type']}"
+    if e["source"] not in SOURCES:
+        return f"unknown_source: {e['source']}"
+    et = e["event_time"]
+    iso = _ISO_RE.search(et) is not None
+    if not iso and _NUMBER_RE.search(et):
+        return "wrong_type: event_time (a number; ISO-8601 text with offset required)"
+    micros = event_time_micros(et) if iso else None
+    if micros is None:
+        return f"invalid_event_time: {et}"
+    if micros > kafka_ms * 1000 + int(params.future_tolerance_s * 1_000_000):
+        return f"future_time: {et}"
+    if e["identifiers"] is None and _raw_present(doc, "identifiers"):
+        return "wrong_type: identifiers"
+    if all(v is None for v in (e["identifiers"] or {}).values()):
+        return "missing_field: identifiers"
+    if all(v is None for v in ids.values()):
+        return "missing_field: identifiers (none usable after normalization)"
+    props = e["properties"] or dict.fromkeys(PROPERTIES)
+    missing = next((p for p in REQUIRED_PROPERTIES[e["event_type"]] if props[p] is None), None)
+    if missing is not None:
+        kind = "wrong_type" if _raw_present(doc, f"properties.{missing}") else "missing_field"
+        return f"{kind}: properties.{missing}"
+    if e["event_type"] == "order_placed" and not all(
+        i is not None and None not in (i["sku"], i["quantity"], i["unit_price"])
+        for i in props["items"]
+    ):
+        return "wrong_type: properties.items (each needs sku, quantity, unit_price)"
+    if e["event_type"] in CURRENCY_TYPES and _trim(props["currency"]).upper() not in params.rates:
+        return f"unknown_currency: {props['currency']}"
+    out_of_range = _out_of_range(props)
+    if out_of_range:
+        return out_of_range
+    return _leftover(e, doc) if corrupt else None
+
+
+
+def _event(e: dict, micros: int, ids: dict, params: ParseParams, origin: str) -> dict:
+    props = dict(e["properties"] or dict.fromkeys(PROPERTIES))
+    rate = None
+    if props["currency"] is not None:
+        rate = {k: float(v) for k, v in params.rates.items()}.get(_trim(props["currency"]).upper())
+    base = {f: None if props[f] is None or rate is None else spark_round4(props[f] * rate)
+            for f in BASE_AMOUNT_FIELDS}
+    if e["event_type"] in CURRENCY_TYPES:
+        props["currency"] = _trim(props["currency"]).upper()
+    if props["attributes"] is not None:
+        props["attributes"] = dict(props["attributes"])  # a duplicate key: the last one
+    event_time = _EPOCH + timedelta(microseconds=micros)
+    return {
+        "event_id": e["event_id"], "event_type": e["event_type"], "event_time": event_time,
+        "source": e["source"], "identifiers": ids, "properties": props, "base_amounts": base,
+        "origin": origin, "ingested_at": None, "event_date": event_time.date(),
+    }
+
+
+def classify(value: bytes | str | None, kafka_timestamp_ms: int, params: ParseParams,
+             origin: str = "") -> tuple[dict | None, str | None]:
+    """(canonical event, None) for a valid record, (None, reason) for an invalid one.
+
+    The event is the EVENT_LOG row as ``Row.asDict(recursive=True)`` gives it, with
+    ``event_time`` an aware UTC datetime; the reason is classify_records' text, rules checked in
+    its order (see pipelines/stream/parse.py). ``kafka_timestamp_ms`` is the record's Kafka
+    timestamp, the reference of ``future_time``.
+    """
+    text = None if value is None else java_text(value)
+    if text is None or not text.lstrip(" ").startswith("{"):
+        return None, "invalid_json: not a JSON object"
+    try:
+        doc = _parse_object(text)
+    except _Syntax:
+        return None, "invalid_json: not a JSON object"
+    e, corrupt = _typed(doc.root, ENVELOPE)
+    # A corrupt record counts as an object only if strict JSON parses it.
+    if corrupt and (doc.nonnum or doc.duplicates or doc.lone_surrogate):
+        return None, "invalid_json: not a JSON object"
+    props = e["properties"] or dict.fromkeys(PROPERTIES)
+    ids = normalized_identifiers(e["identifiers"], _lookup(props["attributes"], "country"))
+    reason = _reason(e, corrupt, doc, kafka_timestamp_ms, params, ids)
+    if reason is not None:
+        return None, reason
+    micros = event_time_micros(e["event_time"])
+    if micros < FIRST_REPRESENTABLE_MICROS:  # the one verdict that differs from Spark
+        return None, f"invalid_event_time: {e['event_time']}"
+    event = _event(e, micros, ids, params, origin)
+    if event["properties"]["items"] is not None:
+        event["properties"]["items"] = [i if i is None else dict(i)
+                                        for i in event["properties"]["items"]]
+    return event, None
+

@@ -23,66 +23,17 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DataType
 
 from pipelines.config import ConfigError
+from pipelines.serving.export_fields import KEY_FIELDS as KEY_FIELDS  # re-exported for callers
+from pipelines.serving.export_fields import OPTIONAL_FIELDS, SEGMENT_COLUMNS
 from pipelines.serving.hashing import hmac_column
 from pipelines.serving.params import ExportParams
-
-# Always published, in this order (profile_id first: Delta keeps file statistics on the
-# leading columns, which is what makes a point lookup read one file).
-KEY_FIELDS = (
-    "profile_id",
-    "profile_version",
-    "as_of",
-    "updated_at",
-    "exported_at",
-    "personalization_allowed",
-    "lookup_ids",
-)
+from pipelines.serving.records import BASE_STATE, COVERED_OFFSETS
 
 # The whole row rendered once as the API's JSON document (last column): the cache stores it and
 # the Delta fallback reads just it, so both paths serve the same bytes Spark rendered.
 DOCUMENT = "document"
 TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"  # Spark renders UTC (spark.sql.session.timeZone)
 
-# Fields an allow-list may publish, with what they mean (docs/serving.md lists the same).
-OPTIONAL_FIELDS: dict[str, str] = {
-    "display_name": "first and last name as one string",
-    "first_name": "first name, for greetings",
-    "language": "preferred language (ISO 639-1)",
-    "country": "country (ISO-3166 alpha-2)",
-    "account_tier": "free, standard or premium",
-    "primary_segment": "the highest-priority rule segment (nightly)",
-    "rule_segments": "names of the rule segments the profile is in (nightly)",
-    "cluster_name": "behavioural cluster (nightly)",
-    "churn_score": "churn probability 0..1 (nightly)",
-    "churn_band": "low, medium or high churn risk (nightly)",
-    "rfm_label": "RFM label (nightly)",
-    "segments_as_of": "when the segments were computed",
-    "net_spend": "lifetime gross orders minus refunds, base currency",
-    "orders_30d": "orders in the last 30 days",
-    "last_order_id": "latest order id",
-    "last_order_at": "latest order time",
-    "cart": "current cart lines: sku, category, quantity, unit_price, added_at",
-    "cart_value": "current cart value, base currency",
-    "intent": "checkout, cart, browsing or null",
-    "intent_at": "when the intent was last evidenced",
-    "complementary_category": "category to suggest after the latest cart add",
-    "open_tickets": "number of open support tickets",
-    "open_ticket_ids": "ids of the open tickets",
-    "last_ticket": "latest ticket: ticket_id, status, category, priority, channel, at",
-    "last_contact_at": "latest support or chat contact",
-    "avg_csat": "average CSAT 1..5",
-    "recent_categories": "up to 5 categories seen most recently",
-    "next_best_actions": "hints from conf rules: name, hint, priority (1 = most urgent)",
-}
-
-SEGMENT_COLUMNS: dict[str, str] = {
-    "primary_segment": "string",
-    "rule_segments": "array<string>",
-    "cluster_name": "string",
-    "churn_score": "double",
-    "churn_band": "string",
-    "rfm_label": "string",
-}
 LAST_TICKET = (
     "struct<ticket_id:string,status:string,category:string,priority:string,channel:string,"
     "at:timestamp>"
@@ -107,7 +58,8 @@ def build_export(
         params: allow-list, hashing pepper, action rules (``ExportParams.from_conf``).
         exported_at: the export run's time (default: now).
     Returns:
-        ``KEY_FIELDS``, the allow-listed fields in allow-list order, then ``document``.
+        ``KEY_FIELDS``, the allow-listed fields in allow-list order, ``document``, then the
+        hot lane's ``base_state`` and ``covered_offsets`` (``_base_columns``).
     """
     params = params or ExportParams()
     unknown = [f for f in params.allow_list if f not in OPTIONAL_FIELDS]
@@ -129,8 +81,31 @@ def build_export(
         allowed.alias("personalization_allowed"),
         _lookup_ids(params).alias("lookup_ids"),
         *[F.when(allowed, F.col(f)).alias(f) for f in params.allow_list],
+        *_base_columns(rows),
     )
-    return published.withColumn(DOCUMENT, document(published.columns))
+    served = [c for c in published.columns if c not in (BASE_STATE, COVERED_OFFSETS)]
+    return published.select(*served, document(served).alias(DOCUMENT), BASE_STATE,
+                             COVERED_OFFSETS)
+
+
+def _base_columns(rows: DataFrame) -> list[Column]:
+    """``base_state`` and ``covered_offsets`` per profile: what the hot lane merges its overlay
+    into (pipelines/serving/served.py), never part of the document. ``base_state`` is
+    ``{"state": <state_local wire form>, "segments": <segment columns + as_of>}``; null where
+    the rows carry no fold state (small frames in tests)."""
+    from pipelines.profiles.state import STATE_COLUMNS, state_json
+
+    segments = F.to_json(
+        F.struct(*[F.col(c) for c in SEGMENT_COLUMNS], F.col("segments_as_of").alias("as_of")),
+        {"timestampFormat": TIMESTAMP_FORMAT},
+    )
+    has_state = all(c in rows.columns for c in STATE_COLUMNS)
+    base = (
+        F.concat(F.lit('{"state":'), state_json(), F.lit(',"segments":'), segments, F.lit("}"))
+        if has_state
+        else F.lit(None).cast("string")
+    )
+    return [base.alias(BASE_STATE), _opt(rows, COVERED_OFFSETS, "string").alias(COVERED_OFFSETS)]
 
 
 def document(columns: list[str]) -> Column:

@@ -32,7 +32,9 @@ def test_spark_hmac_equals_python_hmac(spark, pepper):
 def test_allow_list_decides_the_columns_and_consent_nulls_them(spark):
     params = ExportParams(hash_pepper="k", allow_list=("first_name", "account_tier"))
     out = build_export(profiles_df(spark, people()), params=params, exported_at=NOW)
-    assert out.columns == [*KEY_FIELDS, "first_name", "account_tier", "document"]
+    assert out.columns == [
+        *KEY_FIELDS, "first_name", "account_tier", "document", "base_state", "covered_offsets"
+    ]
     rows = {r.profile_id: r for r in out.collect()}
     assert (rows[ANNA].first_name, rows[ANNA].account_tier) == ("Anna", "premium")
     carla = rows[CARLA]

@@ -13,7 +13,7 @@ PYTEST_ARGS += --skip-slow
 endif
 
 .PHONY: help setup system-deps demo test test-fast test-long lint format services-up services-down \
-        services-status kafka-up kafka-down redis-up redis-down mlflow-ui generate produce stream history nightly segment-report serve-api chatbot-demo bench clean
+        services-status kafka-up kafka-down redis-up redis-down mlflow-ui generate produce stream hot history nightly segment-report serve-api chatbot-demo bench clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -85,6 +85,9 @@ produce: setup kafka-up ## send live events to Kafka (RATE=, DURATION=)
 
 stream: setup services-up ## run the real-time profiles stream until stopped (Ctrl-C)
 	@$(BIN)/profilake-stream
+
+hot: setup services-up ## run the hot lane (each event in the served profile within ms) until stopped
+	@$(BIN)/profilake-hot
 
 history: setup ## one profile's change history (PROFILE=p_… or IDENTIFIER=customer_id=C…)
 	@$(BIN)/profilake-history $(if $(PROFILE),--profile-id $(PROFILE)) $(if $(IDENTIFIER),--identifier $(IDENTIFIER))

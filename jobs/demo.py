@@ -101,10 +101,10 @@ def step_produce(conf: Conf, seconds: int) -> None:
 
 
 def step_stream(spark, conf: Conf) -> None:
-    from pipelines.stream.demo import live_update_demo
+    from jobs.demo_live import live_demo
 
-    banner("7. Real-time: the stream catches up, then a cart add shows in the profile")
-    live_update_demo(conf, spark, out=lambda line: print(f"   {line}"))
+    banner("7. Real-time: a cart add through the read API in ms (hot lane), then in Delta")
+    live_demo(conf, spark, out=lambda line: print(f"   {line}"))
 
 
 def step_chatbot(conf: Conf) -> None:

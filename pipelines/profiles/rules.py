@@ -20,5 +20,17 @@ class FoldParams:
     categories_kept: int = 20  # categories remembered, by last time seen
     order_days_kept: int = 400  # daily order buckets kept for windowed spend
 
+    @classmethod
+    def from_conf(cls, conf) -> FoldParams:
+        """From conf ``profiles`` (defaults when the section is absent)."""
+        section = conf.get("profiles", default=None)
+        if section is None:
+            return cls()
+        return cls(
+            cart_events_kept=int(section.get("cart_events_kept")),
+            categories_kept=int(section.get("categories_kept")),
+            order_days_kept=int(section.get("order_days_kept")),
+        )
+
 
 DEFAULT_FOLD = FoldParams()

@@ -80,7 +80,9 @@ def start(conf: Conf) -> dict[str, object]:
             "--maxmemory",
             str(conf.get("redis.server.maxmemory")),
             "--maxmemory-policy",
-            "allkeys-lru",
+            # Only keys with a TTL (the hot lane's re-delivery guards) may be evicted: an evicted
+            # generation pointer would empty the cache view, an evicted overlay lose updates.
+            "volatile-lru",
         ],
         check=True,
     )

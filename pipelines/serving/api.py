@@ -38,16 +38,20 @@ from starlette.concurrency import run_in_threadpool
 
 from pipelines.catalog import Catalog
 from pipelines.config import Conf, ConfigError
+from pipelines.profiles.rules import FoldParams
 from pipelines.serving.cache import READ_SCRIPT
 from pipelines.serving.delta_reader import DeltaPointReader, TableUnavailable
 from pipelines.serving.hashing import hmac_hex
 from pipelines.serving.identifiers import ID_TYPES, PROFILE_ID_PATTERN, normalize
-from pipelines.serving.records import DOCUMENT
+from pipelines.serving.params import ExportParams
+from pipelines.serving.records import BASE_STATE, COVERED_OFFSETS, DOCUMENT
+from pipelines.serving.served import Composer, Found, from_reply
 
 API_KEYS_ENV = "PROFILAKE_API_KEYS"
 _PROFILE_ID = re.compile(PROFILE_ID_PATTERN)
 _PROFILE_ID_COLUMN = ("profile_id",)
-_DOCUMENT_COLUMNS = (DOCUMENT, "updated_at")
+_DOCUMENT_COLUMNS = (DOCUMENT, "updated_at", "profile_version")
+_BASE_COLUMNS = (DOCUMENT, "updated_at", "profile_version", BASE_STATE, COVERED_OFFSETS)
 IdType = enum.StrEnum("IdType", {t: t for t in ID_TYPES})
 
 
@@ -64,6 +68,9 @@ class ProfileOut(BaseModel):
     lookup_ids: dict[str, list[str]]
     staleness_s: float
     source: str
+    base_version: int
+    pending_events: int
+    freshness_ms: int
     merged_from: str | None = None
 
 
@@ -123,6 +130,7 @@ class Backend:
     retry_s: float
     export: DeltaPointReader
     identifiers: DeltaPointReader
+    composer: Composer
     redis: Any = None
     script: Any = None
     redis_down_until: float = 0.0
@@ -143,6 +151,7 @@ class Backend:
             identifiers=DeltaPointReader(
                 catalog.path("chatbot_identifiers"), "lookup_key", refresh
             ),
+            composer=Composer(ExportParams.from_conf(conf), FoldParams.from_conf(conf)),
         )
 
     def connect(self) -> None:
@@ -167,8 +176,8 @@ class Backend:
             await self.redis.aclose()
             self.redis = None
 
-    async def from_cache(self, kind: str, key: str) -> tuple[bytes, float, str] | None:
-        """``(document, updated_s, profile_id)``; None on a miss or while Redis is down."""
+    async def from_cache(self, kind: str, key: str) -> Found | None:
+        """The cached base and the hot lane's overlay; None on a miss or while Redis is down."""
         if time.monotonic() < self.redis_down_until:
             return None
         if self.redis is None:
@@ -183,12 +192,9 @@ class Backend:
             if not isinstance(exc, redis.TimeoutError):
                 self.redis_down_until = time.monotonic() + self.retry_s
             return None
-        if not result:
-            return None
-        doc, updated, pid = result
-        return doc, float(updated), pid.decode()
+        return from_reply(result)
 
-    def from_delta(self, kind: str, key: str) -> tuple[bytes, float, str] | None:
+    def from_delta(self, kind: str, key: str, columns=_DOCUMENT_COLUMNS) -> Found | None:
         """The same answer from the Delta export; raises TableUnavailable when unreadable."""
         pid = key
         if kind == "i":
@@ -197,30 +203,50 @@ class Backend:
                 return None
             pid = row["profile_id"]
         for _ in range(self.hops + 1):
-            row = self.export.get(pid, _DOCUMENT_COLUMNS)
+            row = self.export.get(pid, columns)
             if row is not None:
                 updated = row["updated_at"]
                 if updated.tzinfo is None:  # Delta timestamps are UTC instants
                     updated = updated.replace(tzinfo=UTC)
-                return row[DOCUMENT].encode("utf-8"), updated.timestamp(), pid
+                from pipelines.serving.coverage import decode_offsets
+
+                return Found(
+                    doc=row[DOCUMENT].encode("utf-8"),
+                    updated_s=updated.timestamp(),
+                    profile_id=pid,
+                    source="delta",
+                    base_version=int(row["profile_version"] or 0),
+                    base=row.get(BASE_STATE) or "",
+                    covered=decode_offsets(row.get(COVERED_OFFSETS)),
+                )
             redirect = self.identifiers.get(f"merged_profile:{pid}", _PROFILE_ID_COLUMN)
             if redirect is None:
                 return None
             pid = redirect["profile_id"]
         return None
 
-    async def find(self, kind: str, key: str) -> tuple[bytes, float, str, str]:
+    async def find(self, kind: str, key: str) -> Found:
         hit = await self.from_cache(kind, key)
-        if hit is not None:
-            return (*hit, "cache")
+        if hit is not None and (hit.doc or not hit.entries):
+            return hit
         try:
+            if hit is not None:
+                # Only the overlay is in Redis (it lost the cache): the base comes from Delta.
+                base = await run_in_threadpool(
+                    self.from_delta, "p", hit.profile_id, _BASE_COLUMNS
+                )
+                if base is not None:
+                    hit.doc, hit.updated_s, hit.source = base.doc, base.updated_s, "delta"
+                    hit.base_version, hit.base, hit.covered = (
+                        base.base_version, base.base, base.covered)
+                return hit
             found = await run_in_threadpool(self.from_delta, kind, key)
         except TableUnavailable as exc:
             raise HTTPException(503, f"profile store unavailable: {exc}") from exc
         if found is None:
             what = "profile" if kind == "p" else "identifier"
             raise HTTPException(404, f"unknown {what}")
-        return (*found, "delta")
+        return found
 
     async def ready(self) -> dict[str, Any]:
         redis_ok = False
@@ -237,19 +263,18 @@ class Backend:
         return {"redis": redis_ok, "delta": version is not None, "export_version": version}
 
 
-def _body(
-    doc: bytes, updated_s: float, resolved: str, source: str, asked: str | None
-) -> tuple[bytes, str]:
-    """The stored document plus staleness_s, source and merged_from, without re-parsing it."""
-    staleness = max(0.0, time.time() - updated_s)
-    extra = f',"staleness_s":{staleness:.3f},"source":"{source}"'
-    if asked is not None and asked != resolved:
+def _body(composer: Composer, found: Found, asked: str | None) -> tuple[bytes, str]:
+    """The served document (served.Composer) plus staleness_s, source and merged_from; the
+    stored document is not re-parsed when nothing is pending on top of it."""
+    staleness = max(0.0, time.time() - found.updated_s)
+    extra = f',"staleness_s":{staleness:.3f},"source":"{found.source}"'
+    if asked is not None and asked != found.profile_id:
         extra += f',"merged_from":"{asked}"'
-    return doc[:-1] + extra.encode() + b"}", source
+    return composer.body(found, extra), found.source
 
 
-def _respond(doc: bytes, updated_s: float, resolved: str, source: str, asked: str | None):
-    body, source = _body(doc, updated_s, resolved, source, asked)
+def _respond(composer: Composer, found: Found, asked: str | None):
+    body, source = _body(composer, found, asked)
     return Response(body, media_type="application/json", headers={"X-Profile-Source": source})
 
 
@@ -298,7 +323,7 @@ class FastReads:
                             scope, receive, send
                         )
                         return
-                    body, source = _body(*found, asked)
+                    body, source = _body(self.backend.composer, found, asked)
                     await send(
                         {
                             "type": "http.response.start",
@@ -354,8 +379,7 @@ def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
         profile_id: str = PathParam(pattern=PROFILE_ID_PATTERN, examples=["p_0123456789abcdef"]),
     ):
         """A profile by id (a merged-away id answers with the survivor)."""
-        doc, updated, resolved, source = await backend.find("p", profile_id)
-        return _respond(doc, updated, resolved, source, profile_id)
+        return _respond(backend.composer, await backend.find("p", profile_id), profile_id)
 
     @app.get(
         "/v1/lookup/{id_type}/{id_value}",
@@ -372,8 +396,8 @@ def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
             raise HTTPException(422, f"not a valid {id_type.value}: {id_value!r}")
         if id_type.value in backend.hashed:
             value = hmac_hex(backend.pepper, value)
-        doc, updated, resolved, source = await backend.find("i", f"{id_type.value}:{value}")
-        return _respond(doc, updated, resolved, source, None)
+        found = await backend.find("i", f"{id_type.value}:{value}")
+        return _respond(backend.composer, found, None)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -406,12 +430,13 @@ def _add_chat(app: FastAPI, conf: Conf, authorized) -> None:
         if id_type in backend.hashed:
             value = hmac_hex(backend.pepper, value)
         try:
-            doc, updated, _pid, source = await backend.find("i", f"{id_type}:{value}")
+            found = await backend.find("i", f"{id_type}:{value}")
         except HTTPException as exc:
             if exc.status_code == 404:
                 return None
             raise
-        return {**json.loads(doc), "staleness_s": time.time() - updated, "source": source}
+        body, _source = _body(backend.composer, found, None)
+        return json.loads(body)
 
     bot = ChatBot(default_language=str(conf.get("chatbot.default_language")))
 

@@ -29,7 +29,7 @@ from itertools import islice
 from typing import Any
 
 from pipelines.config import Conf
-from pipelines.serving.records import epoch_s, ident_suffixes, payload
+from pipelines.serving.records import BASE, COVERED, epoch_s, ident_suffixes, payload
 
 DEFAULT_PREFIX = "pl"
 BATCH = 500
@@ -51,30 +51,32 @@ else
 end
 local out = {}
 for i = 0, n - 1 do
-  local b = 4 + i * 6
+  local b = 4 + i * 8
   local pid, sver, sasof = ARGV[b], ARGV[b+1], ARGV[b+2]
   local upd, doc, ids = ARGV[b+3], ARGV[b+4], ARGV[b+5]
+  local base, offs = ARGV[b+6], ARGV[b+7]
   local ver, asof = tonumber(sver), tonumber(sasof)
   local result = 0
   if redis.call('EXISTS', p .. ':m:' .. pid) == 1 then
     result = -1
   else
     for _, g in ipairs(gens) do
-      local base = p .. ':g' .. g
-      local key = base .. ':p:' .. pid
+      local gbase = p .. ':g' .. g
+      local key = gbase .. ':p:' .. pid
       local old = redis.call('HMGET', key, 'v', 'a', 'ids')
       local ov, oa = tonumber(old[1]), tonumber(old[2])
       if (not ov) or ver > ov or (ver == ov and asof >= (oa or 0)) then
-        redis.call('HSET', key, 'j', doc, 'v', sver, 'a', sasof, 'u', upd, 'ids', ids)
+        redis.call('HSET', key, 'j', doc, 'v', sver, 'a', sasof, 'u', upd, 'ids', ids,
+                   'b', base, 'o', offs)
         local keep = {}
         for id in string.gmatch(ids, '[^\\n]+') do
           keep[id] = true
-          redis.call('SET', base .. ':i:' .. id, pid)
+          redis.call('SET', gbase .. ':i:' .. id, pid)
         end
         if old[3] then
           for id in string.gmatch(old[3], '[^\\n]+') do
             if not keep[id] then
-              local ik = base .. ':i:' .. id
+              local ik = gbase .. ':i:' .. id
               if redis.call('GET', ik) == pid then redis.call('DEL', ik) end
             end
           end
@@ -83,31 +85,80 @@ for i = 0, n - 1 do
       end
     end
   end
+  if result == 1 then
+    -- The hot lane's overlay (pipelines/hot/overlay.py): provisional profiles holding one of
+    -- these identifiers join this profile, then what this base covers leaves the overlay.
+    local okey = p .. ':o:' .. pid
+    for id in string.gmatch(ids, '[^\\n]+') do
+      local q = redis.call('GET', p .. ':h:i:' .. id)
+      if q and q ~= pid then
+        local qkey = p .. ':o:' .. q
+        local entries = redis.call('HGETALL', qkey)
+        for j = 1, #entries, 2 do
+          if string.sub(entries[j], 1, 2) == 'e:' then
+            redis.call('HSET', okey, entries[j], entries[j + 1])
+          elseif entries[j] == '_t' then
+            local t = tonumber(redis.call('HGET', okey, '_t') or '0')
+            if tonumber(entries[j + 1]) > t then redis.call('HSET', okey, '_t', entries[j + 1]) end
+          end
+        end
+        for _, qid in ipairs(redis.call('SMEMBERS', p .. ':h:q:' .. q)) do
+          redis.call('DEL', p .. ':h:i:' .. qid)
+        end
+        redis.call('DEL', qkey, p .. ':h:q:' .. q)
+        redis.call('SET', p .. ':m:' .. q, pid)
+      end
+    end
+    if redis.call('EXISTS', okey) == 1 then
+      local floor = {}
+      for k, v in string.gmatch(offs, '([^\\n=]+)=(%d+)') do floor[k] = tonumber(v) end
+      local entries = redis.call('HGETALL', okey)
+      for j = 1, #entries, 2 do
+        if string.sub(entries[j], 1, 2) == 'e:' then
+          local pk, off = string.match(entries[j + 1], '^([^\\t]+)\\t(%d+)')
+          if floor[pk] and tonumber(off) < floor[pk] then redis.call('HDEL', okey, entries[j]) end
+        end
+      end
+      local v = tonumber(redis.call('HGET', okey, '_v') or '0')
+      if ver > v then redis.call('HSET', okey, '_v', ver) end
+      if redis.call('HGET', okey, '_t') == false then redis.call('HSET', okey, '_t', 0) end
+    end
+  end
   out[#out + 1] = result
 end
 return out
 """
 
+# Answers {doc, updated, profile_id, base version, overlay _v} when nothing is pending in the
+# hot lane's overlay, else also {base state, base offsets, overlay entries, Delta frontier}.
+# A profile only the overlay knows (provisional) answers with an empty doc.
 _READ = """
 local p, kind, key, hops = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local g = redis.call('GET', p .. ':ptr:gen')
-if not g then return {} end
-local base = p .. ':g' .. g
+local base = g and (p .. ':g' .. g) or nil
 local pid = key
 if kind == 'i' then
-  pid = redis.call('GET', base .. ':i:' .. key)
+  pid = base and redis.call('GET', base .. ':i:' .. key) or false
+  if not pid then pid = redis.call('GET', p .. ':h:i:' .. key) end
   if not pid then return {} end
 end
-local r = redis.call('HMGET', base .. ':p:' .. pid, 'j', 'u')
+local r = {false, false, false, false, false}
+if base then r = redis.call('HMGET', base .. ':p:' .. pid, 'j', 'u', 'v', 'b', 'o') end
 while (not r[1]) and hops > 0 do
   local s = redis.call('GET', p .. ':m:' .. pid)
   if not s then break end
   pid = s
   hops = hops - 1
-  r = redis.call('HMGET', base .. ':p:' .. pid, 'j', 'u')
+  if base then r = redis.call('HMGET', base .. ':p:' .. pid, 'j', 'u', 'v', 'b', 'o') end
 end
-if not r[1] then return {} end
-return {r[1], r[2], pid}
+local okey = p .. ':o:' .. pid
+local n = redis.call('HLEN', okey)
+if n <= 2 then
+  if not r[1] then return {} end
+  return {r[1], r[2], pid, r[3] or '0', redis.call('HGET', okey, '_v') or '0'}
+end
+return {r[1] or '', r[2] or '0', pid, r[3] or '0', redis.call('HGET', okey, '_v') or '0',
+        r[4] or '', r[5] or '', redis.call('HGETALL', okey), redis.call('HGETALL', p .. ':d:off')}
 """
 
 _REDIRECT = """
@@ -192,6 +243,8 @@ def _row_args(record: Mapping[str, Any]) -> list[str]:
         repr(updated if updated is not None else 0.0),
         payload(record).decode("utf-8"),
         "\n".join(ident_suffixes(record)),
+        str(record.get(BASE) or ""),
+        str(record.get(COVERED) or ""),
     ]
 
 
@@ -315,7 +368,7 @@ def read(client: Any, kind: str, key: str, *, prefix: str = DEFAULT_PREFIX, hops
     """Synchronous read (tests, tools): ``(json_bytes, updated_s, profile_id)`` or None.
     ``kind`` is ``p`` (key = profile_id) or ``i`` (key = ``id_type:value``)."""
     result = client.register_script(_READ)(args=[prefix, kind, key, hops])
-    if not result:
+    if not result or not result[0]:
         return None
-    doc, updated, pid = result
+    doc, updated, pid = result[:3]
     return doc, float(updated), pid.decode() if isinstance(pid, bytes) else pid

@@ -23,17 +23,19 @@ from pyspark.sql import functions as F
 
 from pipelines.catalog import Catalog
 from pipelines.gate import GateReport, Txn, gated_write
-from pipelines.gate.delta_io import read_if_exists
+from pipelines.gate.delta_io import add_missing_columns, read_if_exists
 from pipelines.serving import cache
 from pipelines.serving.export import build_export, identifier_index
 from pipelines.serving.params import ExportParams
-from pipelines.serving.records import export_records
+from pipelines.serving.records import BASE_STATE, COVERED_OFFSETS, export_records
 
 EXPORT_TABLE = "chatbot_export"
 IDENTIFIERS_TABLE = "chatbot_identifiers"
 EXPORT_KEY = "profile_id"
 IDENTIFIERS_KEY = "lookup_key"
 NO_DELETION_VECTORS = "spark.databricks.delta.properties.defaults.enableDeletionVectors"
+# Added for the hot lane (docs/streaming.md); tables written before get them on the next write.
+ADDED_EXPORT_COLUMNS = {BASE_STATE: "string", COVERED_OFFSETS: "string"}
 
 
 @contextmanager
@@ -94,6 +96,7 @@ def write_export(
     """Overwrite both export tables with ``export`` (rows of ``build_export``), in files of
     about ``rows_per_file`` rows and Parquet row groups of about ``row_group_bytes``."""
     spark = export.sparkSession
+    add_missing_columns(spark, catalog.path(EXPORT_TABLE), ADDED_EXPORT_COLUMNS)
     export = export.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         idents = identifier_rows(export, merges).persist(StorageLevel.MEMORY_AND_DISK)
@@ -154,6 +157,7 @@ def sync_touched(
         Gate reports per table and the cache push report.
     """
     spark = touched_profiles.sparkSession
+    add_missing_columns(spark, catalog.path(EXPORT_TABLE), ADDED_EXPORT_COLUMNS)
     export = build_export(touched_profiles, segments, params, exported_at).persist(
         StorageLevel.MEMORY_AND_DISK
     )

@@ -16,12 +16,25 @@ if TYPE_CHECKING:  # the API imports this module and must not need pyspark
     from pyspark.sql import DataFrame
 
 DOCUMENT = "document"
+# Export columns the hot lane needs besides the document: the base's folded state (JSON, the
+# wire form of pipelines/profiles/state_local.py, plus nightly segments) and the Kafka offsets
+# the base covers (pipelines/hot/overlay.py). Records carry them under these keys; they are
+# never part of the served document.
+BASE_STATE = "base_state"
+COVERED_OFFSETS = "covered_offsets"
+BASE, COVERED = "_base", "_covered"
 
 
 def export_records(export: DataFrame) -> Iterator[dict[str, Any]]:
-    """Stream the export rows' documents to the driver as dicts, one partition at a time."""
-    for row in export.select(DOCUMENT).toLocalIterator():
-        yield json.loads(row[0])
+    """Stream the export rows' documents to the driver as dicts, one partition at a time, with
+    the base state and covered offsets (``BASE``, ``COVERED``) when the export has them."""
+    extra = [c for c in (BASE_STATE, COVERED_OFFSETS) if c in export.columns]
+    for row in export.select(DOCUMENT, *extra).toLocalIterator():
+        record = json.loads(row[0])
+        if extra:
+            record[BASE] = row[BASE_STATE] if BASE_STATE in extra else None
+            record[COVERED] = row[COVERED_OFFSETS] if COVERED_OFFSETS in extra else None
+        yield record
 
 
 def epoch_s(iso: str | None) -> float | None:
@@ -31,7 +44,9 @@ def epoch_s(iso: str | None) -> float | None:
 
 
 def payload(record: Mapping[str, Any]) -> bytes:
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """The served document: the record without the hot lane's ``BASE`` and ``COVERED``."""
+    doc = {k: v for k, v in record.items() if k not in (BASE, COVERED)}
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def ident_suffixes(record: Mapping[str, Any]) -> list[str]:

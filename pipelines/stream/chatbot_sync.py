@@ -61,3 +61,10 @@ class ChatbotSync:
             merges=merges, txn=txn,
         )
         return reports["cache"].written
+
+    def publish_frontier(self, offsets: dict[str, int]) -> None:
+        """Tell the hot lane that every base below ``offsets`` is in the cache."""
+        from pipelines.services.redis_server import client
+        from pipelines.serving.coverage import publish_frontier
+
+        publish_frontier(client(self.conf), str(self.conf.get("cache.prefix")), offsets)

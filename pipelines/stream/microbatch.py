@@ -70,9 +70,11 @@ from pipelines.profiles.build import attach_profiles, profile_identifiers, with_
 from pipelines.profiles.finalize import finalize
 from pipelines.profiles.state import STATE_COLUMNS, FoldParams, fold_events, merge_states
 from pipelines.profiles.store import delete_profiles, write_profiles
+from pipelines.serving.coverage import encode_offsets
 from pipelines.serving.publish import read_merges
 from pipelines.stream.chatbot_sync import ChatbotSync
 from pipelines.stream.faults import Faults
+from pipelines.stream.offsets import batch_end_offsets, checkpoint_end_offsets
 from pipelines.stream.parse import classify_records, dedupe_batch, invalid_records, valid_events
 from pipelines.stream.settings import StreamSettings, fold_params
 from pipelines.stream.txn import committed_txn_version, with_retries
@@ -82,7 +84,12 @@ log = logging.getLogger("profilake.stream")
 STEPS = ("quarantine", "identity", "profiles", "merged_deleted", "chatbot", "events", "metrics")
 # Added to the profiles table by the stream (docs/streaming.md): which events the latest
 # change applied, and which micro-batch applied it. History shows them per version.
-EXTRA_PROFILE_COLUMNS = {"last_event_ids": "array<string>", "last_batch": "string"}
+EXTRA_PROFILE_COLUMNS = {
+    "last_event_ids": "array<string>",
+    "last_batch": "string",
+    # The batch's end offsets (hot.overlay.encode_offsets): the base's coverage for the hot lane.
+    "covered_offsets": "string",
+}
 NO_PROFILE = "no_profile: every identifier is deny-listed or shared"
 
 METRICS_SCHEMA = (
@@ -173,6 +180,9 @@ def _apply(batch_df: DataFrame, batch_id: int, ctx: StreamContext) -> dict[str, 
             F.count(F.col(REASON)).alias("invalid"),
         ).first()
         input_rows, invalid_rows = int(row["rows"]), int(row["invalid"])
+        offsets = checkpoint_end_offsets(spark, s.checkpoint, batch_id) or batch_end_offsets(
+            classified
+        )
         clock.lap("parse")
         if invalid_rows:
             retried("quarantine", lambda: quarantine(
@@ -224,7 +234,7 @@ def _apply(batch_df: DataFrame, batch_id: int, ctx: StreamContext) -> dict[str, 
                     Txn(f"{query}/quarantine/unassigned", batch_id)))
             profiles_written = retried("profiles", lambda: _write_profiles(
                 spark, ctx, with_profile, merges, apply_links(existing, result.links), txn,
-                started_at, run_id))
+                started_at, run_id, encode_offsets(offsets)))
             committed_at = datetime.now(UTC)
             clock.lap("profiles")
         elif new_events:
@@ -248,6 +258,9 @@ def _apply(batch_df: DataFrame, batch_id: int, ctx: StreamContext) -> dict[str, 
             sync = Txn(f"{query}/chatbot", batch_id)
             chatbot_rows = retried("chatbot", lambda: ctx.chatbot(
                 spark, catalog, run_id, merges, sync))
+        if ctx.chatbot is not None:
+            # Every base of this batch is in the cache: the hot lane may drop what it covers.
+            retried("frontier", lambda: ctx.chatbot.publish_frontier(offsets))
         clock.lap("chatbot")
         ctx.faults.reached("chatbot", batch_id)
 
@@ -391,6 +404,7 @@ def _write_profiles(
     txn: Txn,
     now: datetime,
     run_id: str,
+    covered_offsets: str,
 ) -> int:
     """stored ∪ fold(new events) for every touched profile → finalize → MERGE."""
     path = ctx.catalog.path("profiles")
@@ -425,6 +439,7 @@ def _write_profiles(
                                                  "event_id:string>>")),
             lambda e: e["event_id"]))
         .withColumn("last_batch", F.lit(run_id))
+        .withColumn("covered_offsets", F.lit(covered_offsets))
         .drop("_latest")
     )
     report = write_profiles(ctx.catalog, profiles, now, txn=txn)

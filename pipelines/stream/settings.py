@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from pipelines.config import Conf, ConfigError
-
-
-@dataclass(frozen=True)
-class ParseParams:
-    """What ``parse_kafka_records`` needs: the money rules and the future tolerance.
-
-    Attributes:
-        rates: units of ``base_currency`` per 1 unit of each currency (conf ``currency.rates``);
-            a currency not listed makes an event invalid.
-        future_tolerance_s: an event_time later than its Kafka record's timestamp + this is
-            rejected (``future_time``).
-    """
-
-    base_currency: str = "EUR"
-    rates: Mapping[str, float] = field(default_factory=lambda: {"EUR": 1.0})
-    future_tolerance_s: float = 600.0
+from pipelines.events.params import ParseParams
 
 
 @dataclass(frozen=True)
@@ -58,7 +42,6 @@ class StreamSettings:
     @classmethod
     def from_conf(cls, conf: Conf) -> StreamSettings:
         s = conf.get("streaming")
-        rates = {str(k).upper(): float(v) for k, v in conf.get("currency.rates").items()}
         return cls(
             query_name=str(s.get("query_name")),
             topics=tuple(str(t) for t in s.get("topics")),
@@ -68,11 +51,7 @@ class StreamSettings:
             starting_offsets=str(s.get("starting_offsets")),
             fail_on_data_loss=bool(s.get("fail_on_data_loss")),
             checkpoint_dir=conf.path("paths.checkpoints"),
-            parse=ParseParams(
-                base_currency=str(conf.get("currency.base")),
-                rates=rates,
-                future_tolerance_s=float(s.get("future_tolerance_s")),
-            ),
+            parse=ParseParams.from_conf(conf),
             last_event_ids_kept=int(s.get("last_event_ids_kept")),
             retry_attempts=int(s.get("retry.max_attempts")),
             retry_backoff_s=float(s.get("retry.backoff_s")),
@@ -92,13 +71,6 @@ def stream_conf(conf: Conf) -> Conf:
 
 def fold_params(conf: Conf):
     """The profile fold's bounds from conf ``profiles`` (the batch build reads the same)."""
-    from pipelines.profiles.state import FoldParams
+    from pipelines.profiles.rules import FoldParams
 
-    section = conf.get("profiles", default=None)
-    if section is None:
-        return FoldParams()
-    return FoldParams(
-        cart_events_kept=int(section.get("cart_events_kept")),
-        categories_kept=int(section.get("categories_kept")),
-        order_days_kept=int(section.get("order_days_kept")),
-    )
+    return FoldParams.from_conf(conf)

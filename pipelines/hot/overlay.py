@@ -1,0 +1,110 @@
+"""The hot lane's state in Redis: per-profile overlays and the offsets they were applied at.
+
+Layout (``P`` = ``cache.prefix``; the base rows are the cache's, pipelines/serving/cache.py):
+
+- ``P:o:{profile_id}`` (hash): the overlay. ``e:{event_id}`` → ``pk \\t offset \\t arrival_ms
+  \\t unit-state JSON`` per applied event (``pk`` = ``topic:partition``); ``_v`` the served
+  version, ``_t`` the newest applied event's arrival (epoch ms).
+- ``P:h:off`` (hash): ``pk`` → the last offset the hot lane applied (exactly-once marker).
+- ``P:h:epoch`` (string): the running hot lane's token; gone = Redis lost its data.
+- ``P:h:seen:{event_id}`` (string, expires after ``hot.dedupe_window_s``): re-delivery guard.
+- ``P:h:i:{id_type}:{value}`` (string) → a provisional profile id; ``P:h:q:{profile_id}`` (set)
+  the identifier keys of a provisional profile.
+- ``P:h:stats`` (hash): counters (applied, duplicate, covered, replayed, ...).
+- ``P:d:off`` (hash): ``pk`` → the Delta lane's frontier: every offset below it is in a base.
+
+An overlay entry is *pending* — shown on top of the base — while its offset is at or past both
+the Delta frontier and its profile's base offsets (``o`` on the base row) on its partition.
+Everything below is already in some base, so it is skipped on apply, ignored on read and
+trimmed when a base lands (atomically with the base, in the cache's write script).
+"""
+
+from __future__ import annotations
+
+# One call per polled batch: atomic, so the offsets move with the state they produced.
+APPLY = """
+local p, token, window, n = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+if redis.call('GET', p .. ':h:epoch') ~= token then return {-1} end
+local gen = redis.call('GET', p .. ':ptr:gen')
+local applied, dup, covered, old = 0, 0, 0, 0
+local last = {}
+for i = 0, n - 1 do
+  local b = 5 + i * 7
+  local pk, off, eid, pid = ARGV[b], tonumber(ARGV[b + 1]), ARGV[b + 2], ARGV[b + 3]
+  local arrival, unit, prov = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
+  if last[pk] == nil then
+    last[pk] = tonumber(redis.call('HGET', p .. ':h:off', pk) or '-1')
+  end
+  if off <= last[pk] then
+    old = old + 1
+  else
+    last[pk] = off
+    local floor = tonumber(redis.call('HGET', p .. ':d:off', pk) or '0')
+    if gen then
+      local o = redis.call('HGET', p .. ':g' .. gen .. ':p:' .. pid, 'o')
+      if o then
+        for k, v in string.gmatch(o, '([^\\n=]+)=(%d+)') do
+          if k == pk and tonumber(v) > floor then floor = tonumber(v) end
+        end
+      end
+    end
+    local fresh = redis.call('SET', p .. ':h:seen:' .. eid, '1', 'NX', 'EX', window)
+    if off < floor then
+      covered = covered + 1
+    elseif not fresh then
+      dup = dup + 1
+    else
+      local key = p .. ':o:' .. pid
+      local bv = 0
+      if gen then
+        bv = tonumber(redis.call('HGET', p .. ':g' .. gen .. ':p:' .. pid, 'v') or '0')
+      end
+      local v = tonumber(redis.call('HGET', key, '_v') or '0')
+      if bv > v then v = bv end
+      local t = tonumber(redis.call('HGET', key, '_t') or '0')
+      if tonumber(arrival) > t then t = tonumber(arrival) end
+      redis.call('HSET', key, 'e:' .. eid, pk .. '\\t' .. off .. '\\t' .. arrival .. '\\t' .. unit,
+                 '_v', v + 1, '_t', t)
+      for id in string.gmatch(prov, '[^\\n]+') do
+        if redis.call('SET', p .. ':h:i:' .. id, pid, 'NX') then
+          redis.call('SADD', p .. ':h:q:' .. pid, id)
+        end
+      end
+      applied = applied + 1
+    end
+  end
+end
+for pk, off in pairs(last) do
+  if off >= 0 then redis.call('HSET', p .. ':h:off', pk, off) end
+end
+redis.call('HINCRBY', p .. ':h:stats', 'applied', applied)
+redis.call('HINCRBY', p .. ':h:stats', 'duplicate', dup)
+redis.call('HINCRBY', p .. ':h:stats', 'covered', covered)
+redis.call('HINCRBY', p .. ':h:stats', 'replayed', old)
+return {applied, dup, covered, old}
+"""
+
+# Trim given overlays to what is still pending under the Delta frontier (the sweep for
+# entries no base will ever trim: events the Delta lane gave to another profile).
+SWEEP = """
+local p, n = ARGV[1], tonumber(ARGV[2])
+local front = {}
+local flat = redis.call('HGETALL', p .. ':d:off')
+for i = 1, #flat, 2 do front[flat[i]] = tonumber(flat[i + 1]) end
+local removed = 0
+for i = 1, n do
+  local key = p .. ':o:' .. ARGV[2 + i]
+  local entries = redis.call('HGETALL', key)
+  for j = 1, #entries, 2 do
+    local f = entries[j]
+    if string.sub(f, 1, 2) == 'e:' then
+      local pk, off = string.match(entries[j + 1], '^([^\\t]+)\\t(%d+)')
+      if front[pk] and tonumber(off) < front[pk] then
+        redis.call('HDEL', key, f)
+        removed = removed + 1
+      end
+    end
+  end
+end
+return removed
+"""

@@ -1,0 +1,84 @@
+"""What the two lanes agree on in Redis: which Kafka offsets a base covers, the Delta lane's
+frontier, and the overlay entries the hot lane keeps (layout: pipelines/hot/overlay.py).
+
+The Delta lane writes the coverage (each base row's ``o`` and the frontier ``P:d:off``); the
+hot lane and the read API read it to tell pending overlay entries from covered ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# Publish the Delta lane's frontier; it only moves forward.
+FRONTIER = """
+local p, n = ARGV[1], tonumber(ARGV[2])
+for i = 0, n - 1 do
+  local pk, off = ARGV[3 + i * 2], tonumber(ARGV[4 + i * 2])
+  local held = tonumber(redis.call('HGET', p .. ':d:off', pk) or '-1')
+  if off > held then redis.call('HSET', p .. ':d:off', pk, off) end
+end
+return n
+"""
+
+
+def encode_offsets(offsets: Mapping[str, int]) -> str:
+    """``{"topic:partition": end}`` as the base rows carry it (``pk=end`` lines)."""
+    return "\n".join(f"{pk}={int(off)}" for pk, off in sorted(offsets.items()))
+
+
+def decode_offsets(text: str | bytes | None) -> dict[str, int]:
+    if not text:
+        return {}
+    if isinstance(text, bytes):
+        text = text.decode()
+    pairs = (line.rsplit("=", 1) for line in text.splitlines() if "=" in line)
+    return {pk: int(off) for pk, off in pairs}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One applied event in an overlay."""
+
+    pk: str
+    offset: int
+    arrival_ms: int
+    unit: str  # the unit state's wire form (state_local.to_json), as JSON text
+
+
+def parse_entries(flat: Sequence[Any]) -> tuple[list[Entry], int, int]:
+    """An overlay hash (HGETALL's flat list) → (entries, served version ``_v``, newest
+    arrival ``_t``)."""
+    entries: list[Entry] = []
+    version = newest = 0
+    for i in range(0, len(flat), 2):
+        field = flat[i].decode() if isinstance(flat[i], bytes) else flat[i]
+        value = flat[i + 1].decode() if isinstance(flat[i + 1], bytes) else flat[i + 1]
+        if field.startswith("e:"):
+            pk, offset, arrival, unit = value.split("\t", 3)
+            entries.append(Entry(pk, int(offset), int(arrival), unit))
+        elif field == "_v":
+            version = int(value)
+        elif field == "_t":
+            newest = int(value)
+    return entries, version, newest
+
+
+def pending(entries: Sequence[Entry], *floors: Mapping[str, int]) -> list[Entry]:
+    """The entries no base holds yet: offset at or past every floor on its partition."""
+    return [e for e in entries if all(e.offset >= f.get(e.pk, 0) for f in floors)]
+
+
+def publish_frontier(client: Any, prefix: str, offsets: Mapping[str, int]) -> None:
+    """The Delta lane has committed (and pushed to the cache) everything below ``offsets``."""
+    if offsets:
+        args = [prefix, str(len(offsets))]
+        for pk, off in sorted(offsets.items()):
+            args += [pk, str(int(off))]
+        client.register_script(FRONTIER)(args=args)
+
+
+def frontier(client: Any, prefix: str) -> dict[str, int]:
+    raw = client.hgetall(f"{prefix}:d:off")
+    return {k.decode(): int(v) for k, v in raw.items()}

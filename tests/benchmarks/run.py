@@ -27,6 +27,7 @@ BENCHMARKS = [
     "bench_producer",
     "bench_ingest",
     "bench_api",
+    "bench_hot",
     "bench_nightly",
 ]
 

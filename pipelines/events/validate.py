@@ -28,6 +28,11 @@ Spark's parse is three JSON parsers with different rules, and ``classify`` mirro
 Kafka bytes are decoded as Java does (invalid UTF-8 → U+FFFD, an encoded surrogate ``ED A0..BF
 xx`` → one U+FFFD), regexes follow java.util.regex (``$`` also matches before a final line
 terminator, ``.`` excludes \\r, \\u0085, \\u2028, \\u2029), ``trim`` strips only spaces.
+
+Speed: ``classify`` first tries a fast path (Python's C JSON scanner, for plain records whose
+fields all have their schema types; its exact conditions are listed above ``_NotSure``) and
+falls back to the emulator above, ``classify_exact``, whenever it cannot be sure. Both give the
+same result; tests/unit/test_event_validate.py checks it on generated hostile and valid records.
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ import math
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from json.decoder import scanstring
+from functools import lru_cache
+from json.decoder import JSONDecoder, scanstring
 from typing import Any
 
 from pipelines.events.params import ParseParams
@@ -192,8 +198,20 @@ def java_double(d: float) -> str:
 
 def spark_round4(d: float) -> float:
     """Spark ``round(d, 4)``: HALF_UP on ``Double.toString(d)``, NaN and infinities as is."""
-    if math.isnan(d) or math.isinf(d) or abs(d) >= 2.0**52:  # no fraction left to round
+    if not abs(d) < 2.0**52:  # NaN, infinite, or no fraction left to round
         return d
+    text = repr(d)
+    if "e" not in text:
+        # Plain "[-]whole.frac" (repr of |d| in [1e-4, 1e16)): quantize by hand. HALF_UP keeps
+        # frac[:4] and adds one unit when the first dropped digit is >= 5, giving n / 10^4 -
+        # the decimal the Decimal path makes; int / int is correctly rounded, as is
+        # float(Decimal), so both give the same double.
+        neg = text[0] == "-"
+        whole, _, frac = text[neg:].partition(".")
+        if len(frac) <= 4:
+            return d + 0.0  # nothing to round: repr round-trips
+        r = (int(whole + frac[:4]) + (frac[4] >= "5")) / 10000
+        return (-r if neg else r) + 0.0
     with localcontext() as ctx:
         ctx.prec = 60
         rounded = float(Decimal(repr(d)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
@@ -435,9 +453,10 @@ def _typed(node: Any, dtype: Any) -> tuple[Any, bool]:
 _MISSING = object()
 
 
-def _raw_present(doc: _Doc, path: str) -> bool:
-    """``get_json_object(value, '$.<path>') IS NOT NULL``."""
-    if doc.nonnum:
+def _raw_present(doc: _Doc | None, path: str) -> bool:
+    """``get_json_object(value, '$.<path>') IS NOT NULL``; ``doc`` None: the fast path's record,
+    where a path whose typed value is null is never present (see the fast path's condition 6)."""
+    if doc is None or doc.nonnum:
         return False  # its parser rejects NaN/Infinity: null for every path
 
     def find(obj: _Obj, keys: list[str]) -> Any:
@@ -467,57 +486,82 @@ def _blank_to_null(s: str | None) -> str | None:
     return None if t == "" else t
 
 
+_NON_DIGITS = re.compile(r"[^0-9]")
+_LEADING_ZERO = re.compile(r"^0")
+_LEADING_ATS = re.compile(r"^@+")
+# The identifier rules are pure functions of their text: memoized (a person's identifiers
+# recur in most of their events). Bounded, so hostile input cannot grow them.
+_MEMO = 1 << 14
+
+
+@lru_cache(maxsize=_MEMO)
 def _email(s: str | None) -> str | None:
     value = None if s is None else _trim(s).lower()
     return value if value is not None and _EMAIL_RE.search(value) else None
 
 
-def _lookup(pairs: list | None, key: str) -> str | None:
+def _lookup(pairs: list | dict | None, key: str) -> str | None:
+    if isinstance(pairs, dict):  # the fast path's map: no duplicate keys
+        return pairs.get(key)
     for k, v in pairs or ():
         if k == key:
             return v
     return None
 
 
+@lru_cache(maxsize=_MEMO)
 def _phone(s: str | None, country: str | None) -> str | None:
     if s is None:
         return None
     raw = _trim(s)
-    digits = re.sub(r"[^0-9]", "", raw)
+    digits = _NON_DIGITS.sub("", raw)
     code = None if country is None else CALLING_CODES.get(_trim(country).upper())
     if raw.startswith("+"):
         e164 = "+" + digits
     elif digits.startswith("00"):
         e164 = "+" + digits[2:34]
     elif code is not None:
-        e164 = "+" + code + re.sub(r"^0", "", digits)
+        e164 = "+" + code + _LEADING_ZERO.sub("", digits)
     else:
         return None
     return e164 if _E164_RE.search(e164) else None
 
 
+@lru_cache(maxsize=_MEMO)
 def _social(s: str | None) -> str | None:
     if s is None:
         return None
     m = _SOCIAL_RE.search(s)
     platform, handle = (m.group(1), m.group(2)) if m else ("", "")
-    h = re.sub(r"^@+", "", _trim(handle)).lower()
+    h = _LEADING_ATS.sub("", _trim(handle)).lower()
     p = _trim(platform).lower()
     return f"{p}:{h}" if h != "" and p != "" else None
+
+
+_NO_IDS = dict.fromkeys(IDENTIFIER_TYPES)  # read only
 
 
 def normalized_identifiers(ids: dict | None, country: str | None) -> dict[str, str | None]:
     """pipelines.stream.parse.normalized_identifiers: email trimmed/lower-cased and shaped like
     local@domain.tld; phone E.164 (a national number takes ``country``'s calling code); social
     handle ``platform:handle`` lower-cased without '@'; other ids trimmed; blanks null."""
-    ids = ids or dict.fromkeys(IDENTIFIER_TYPES)
+    ids = ids or _NO_IDS
+    return _normalized(ids["customer_id"], ids["email"], ids["phone"], ids["device_id"],
+                       ids["anonymous_id"], ids["social_handle"], country).copy()
+
+
+@lru_cache(maxsize=_MEMO)
+def _normalized(customer_id: str | None, email: str | None, phone: str | None,
+                device_id: str | None, anonymous_id: str | None, social_handle: str | None,
+                country: str | None) -> dict[str, str | None]:
+    # Memoized whole (a person's identifier set recurs); callers get a copy.
     return {
-        "customer_id": _blank_to_null(ids["customer_id"]),
-        "email": _email(ids["email"]),
-        "phone": _phone(ids["phone"], country),
-        "device_id": _blank_to_null(ids["device_id"]),
-        "anonymous_id": _blank_to_null(ids["anonymous_id"]),
-        "social_handle": _social(ids["social_handle"]),
+        "customer_id": _blank_to_null(customer_id),
+        "email": _email(email),
+        "phone": _phone(phone, country),
+        "device_id": _blank_to_null(device_id),
+        "anonymous_id": _blank_to_null(anonymous_id),
+        "social_handle": _social(social_handle),
     }
 
 
@@ -570,23 +614,24 @@ def event_time_micros(text: str) -> int | None:
 
 
 def _out_of_range(props: dict) -> str | None:
-    if props["score"] is not None and not 1 <= props["score"] <= 5:
+    score, sentiment, quantity = props["score"], props["sentiment"], props["quantity"]
+    amount, unit_price, items = props["amount"], props["unit_price"], props["items"]
+    if score is not None and not 1 <= score <= 5:
         return "out_of_range: properties.score (1-5)"
-    if props["sentiment"] is not None and not -1.0 <= props["sentiment"] <= 1.0:
+    if sentiment is not None and not -1.0 <= sentiment <= 1.0:
         return "out_of_range: properties.sentiment (-1..1)"  # NaN too: Spark sorts it last
-    if props["quantity"] is not None and props["quantity"] < 1:
+    if quantity is not None and quantity < 1:
         return "out_of_range: properties.quantity (>= 1)"
-    if props["amount"] is not None and props["amount"] < 0:
+    if amount is not None and amount < 0:
         return "out_of_range: properties.amount (>= 0)"
-    if props["unit_price"] is not None and props["unit_price"] < 0:
+    if unit_price is not None and unit_price < 0:
         return "out_of_range: properties.unit_price (>= 0)"
-    if any(
-        item is not None
-        and ((item["quantity"] is not None and item["quantity"] < 1)
-             or (item["unit_price"] is not None and item["unit_price"] < 0))
-        for item in props["items"] or ()
-    ):
-        return "out_of_range: properties.items"
+    for item in items or ():
+        if item is not None and (
+            (item["quantity"] is not None and item["quantity"] < 1)
+            or (item["unit_price"] is not None and item["unit_price"] < 0)
+        ):
+            return "out_of_range: properties.items"
     return None
 
 
@@ -601,60 +646,124 @@ def _leftover(e: dict, doc: _Doc) -> str:
     return "wrong_type: a nested value does not match the envelope schema"
 
 
-def _reason(e: dict, corrupt: bool, doc: _Doc, kafka_ms: int, params: ParseParams,
-            ids: dict) -> str | None:
-    for f in (*ENVELOPE_FIELDS, "schema_version"):
+# The common event_time shape, ``YYYY-MM-DDTHH:MM:SS`` + ``Z`` or ``.<1-9 digits>Z`` (ASCII
+# digits): such a text matches ISO_TIME and its Spark timestamp is computed here directly; any
+# other text, or one of this shape with an impossible date or time, takes the general path.
+_UTC_SECOND = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})", re.ASCII)
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+@lru_cache(maxsize=_MEMO)
+def _utc_second(head: str) -> int | None:
+    """Epoch seconds of a ``YYYY-MM-DDTHH:MM:SS`` text (UTC), None if not one or impossible."""
+    m = _UTC_SECOND.fullmatch(head)
+    if m is None:
+        return None
+    year, month, day, hour, minute, second = map(int, m.groups())
+    if not (1 <= month <= 12 and hour <= 23 and minute <= 59 and second <= 59):
+        return None
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if not 1 <= day <= (29 if month == 2 and leap else _MONTH_DAYS[month - 1]):
+        return None
+    return _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+
+
+def _utc_time_micros(text: str) -> int | None:
+    """event_time_micros(text) for the common shape; None: not sure, use the general path."""
+    tail = text[19:]
+    if tail == "Z":
+        micros = 0
+    else:
+        frac = tail[1:-1]
+        if not (tail[:1] == "." and tail[-1:] == "Z" and 1 <= len(frac) <= 9
+                and frac.isascii() and frac.isdigit()):
+            return None
+        micros = int(frac[:6].ljust(6, "0"))
+    seconds = _utc_second(text[:19])
+    return None if seconds is None else seconds * 1_000_000 + micros
+
+
+_REQUIRED_ENVELOPE = (*ENVELOPE_FIELDS, "schema_version")
+_EVENT_TYPE_SET, _SOURCE_SET = frozenset(EVENT_TYPES), frozenset(SOURCES)
+_CURRENCY_TYPE_SET = frozenset(CURRENCY_TYPES)
+
+
+def _all_none(values: Any) -> bool:
+    """All of these str-or-None values are None (none at all: True)."""
+    values = tuple(values)
+    return values.count(None) == len(values)
+
+
+def _reason(e: dict, corrupt: bool, doc: _Doc | None, kafka_ms: int, params: ParseParams,
+            ids: dict) -> tuple[str | None, int | None]:
+    """(reason, None) for an invalid record, (None, event_time micros) for a valid one."""
+    for f in _REQUIRED_ENVELOPE:
         if e[f] is None:
-            return f"{'wrong_type' if _raw_present(doc, f) else 'missing_field'}: {f}"
+            return f"{'wrong_type' if _raw_present(doc, f) else 'missing_field'}: {f}", None
+    event_type = e["event_type"]
     if e["schema_version"] != SCHEMA_VERSION:
-        return f"unsupported_schema_version: {e['schema_version']}"
-    if e["event_type"] not in EVENT_TYPES:
-        return f"unknown_event_type: {e['event_type']}"
-    if e["source"] not in SOURCES:
-        return f"unknown_source: {e['source']}"
+        return f"unsupported_schema_version: {e['schema_version']}", None
+    if event_type not in _EVENT_TYPE_SET:
+        return f"unknown_event_type: {event_type}", None
+    if e["source"] not in _SOURCE_SET:
+        return f"unknown_source: {e['source']}", None
     et = e["event_time"]
-    iso = _ISO_RE.search(et) is not None
-    if not iso and _NUMBER_RE.search(et):
-        return "wrong_type: event_time (a number; ISO-8601 text with offset required)"
-    micros = event_time_micros(et) if iso else None
+    micros = _utc_time_micros(et)
     if micros is None:
-        return f"invalid_event_time: {et}"
+        iso = _ISO_RE.search(et) is not None
+        if not iso and _NUMBER_RE.search(et):
+            return "wrong_type: event_time (a number; ISO-8601 text with offset required)", None
+        micros = event_time_micros(et) if iso else None
+        if micros is None:
+            return f"invalid_event_time: {et}", None
     if micros > kafka_ms * 1000 + int(params.future_tolerance_s * 1_000_000):
-        return f"future_time: {et}"
-    if e["identifiers"] is None and _raw_present(doc, "identifiers"):
-        return "wrong_type: identifiers"
-    if all(v is None for v in (e["identifiers"] or {}).values()):
-        return "missing_field: identifiers"
-    if all(v is None for v in ids.values()):
-        return "missing_field: identifiers (none usable after normalization)"
-    props = e["properties"] or dict.fromkeys(PROPERTIES)
-    missing = next((p for p in REQUIRED_PROPERTIES[e["event_type"]] if props[p] is None), None)
-    if missing is not None:
-        kind = "wrong_type" if _raw_present(doc, f"properties.{missing}") else "missing_field"
-        return f"{kind}: properties.{missing}"
-    if e["event_type"] == "order_placed" and not all(
+        return f"future_time: {et}", None
+    identifiers = e["identifiers"]
+    if identifiers is None and _raw_present(doc, "identifiers"):
+        return "wrong_type: identifiers", None
+    if identifiers is None or _all_none(identifiers.values()):
+        return "missing_field: identifiers", None
+    if _all_none(ids.values()):
+        return "missing_field: identifiers (none usable after normalization)", None
+    props = e["properties"] or _NO_PROPS
+    for missing in REQUIRED_PROPERTIES[event_type]:
+        if props[missing] is None:
+            kind = "wrong_type" if _raw_present(doc, f"properties.{missing}") else "missing_field"
+            return f"{kind}: properties.{missing}", None
+    if event_type == "order_placed" and not all(
         i is not None and None not in (i["sku"], i["quantity"], i["unit_price"])
         for i in props["items"]
     ):
-        return "wrong_type: properties.items (each needs sku, quantity, unit_price)"
-    if e["event_type"] in CURRENCY_TYPES and _trim(props["currency"]).upper() not in params.rates:
-        return f"unknown_currency: {props['currency']}"
+        return "wrong_type: properties.items (each needs sku, quantity, unit_price)", None
+    if (event_type in _CURRENCY_TYPE_SET
+            and props["currency"].strip(" ").upper() not in params.rates):
+        return f"unknown_currency: {props['currency']}", None
     out_of_range = _out_of_range(props)
     if out_of_range:
-        return out_of_range
-    return _leftover(e, doc) if corrupt else None
+        return out_of_range, None
+    return (_leftover(e, doc), None) if corrupt else (None, micros)
 
+
+_NO_PROPS = dict.fromkeys(PROPERTIES)  # read only
 
 
 def _event(e: dict, micros: int, ids: dict, params: ParseParams, origin: str) -> dict:
-    props = dict(e["properties"] or dict.fromkeys(PROPERTIES))
-    rate = None
-    if props["currency"] is not None:
-        rate = {k: float(v) for k, v in params.rates.items()}.get(_trim(props["currency"]).upper())
-    base = {f: None if props[f] is None or rate is None else spark_round4(props[f] * rate)
-            for f in BASE_AMOUNT_FIELDS}
-    if e["event_type"] in CURRENCY_TYPES:
-        props["currency"] = _trim(props["currency"]).upper()
+    props = dict(e["properties"] or _NO_PROPS)
+    currency = props["currency"]
+    if currency is not None:
+        currency = currency.strip(" ").upper()
+    if currency is None or currency not in params.rates:
+        base = {"amount": None, "cart_value": None, "unit_price": None}
+    else:
+        rate = float(params.rates[currency])
+        amount, cart_value, unit_price = props["amount"], props["cart_value"], props["unit_price"]
+        base = {
+            "amount": None if amount is None else spark_round4(amount * rate),
+            "cart_value": None if cart_value is None else spark_round4(cart_value * rate),
+            "unit_price": None if unit_price is None else spark_round4(unit_price * rate),
+        }
+    if e["event_type"] in _CURRENCY_TYPE_SET:
+        props["currency"] = currency  # required, so not None here
     if props["attributes"] is not None:
         props["attributes"] = dict(props["attributes"])  # a duplicate key: the last one
     event_time = _EPOCH + timedelta(microseconds=micros)
@@ -665,15 +774,26 @@ def _event(e: dict, micros: int, ids: dict, params: ParseParams, origin: str) ->
     }
 
 
-def classify(value: bytes | str | None, kafka_timestamp_ms: int, params: ParseParams,
-             origin: str = "") -> tuple[dict | None, str | None]:
-    """(canonical event, None) for a valid record, (None, reason) for an invalid one.
+def _conclude(e: dict, corrupt: bool, doc: _Doc | None, kafka_ms: int, params: ParseParams,
+              origin: str) -> tuple[dict | None, str | None]:
+    """The rules and the canonical event for a typed envelope ``e`` (both paths share them)."""
+    props = e["properties"] or _NO_PROPS
+    ids = normalized_identifiers(e["identifiers"], _lookup(props["attributes"], "country"))
+    reason, micros = _reason(e, corrupt, doc, kafka_ms, params, ids)
+    if reason is not None:
+        return None, reason
+    if micros < FIRST_REPRESENTABLE_MICROS:  # the one verdict that differs from Spark
+        return None, f"invalid_event_time: {e['event_time']}"
+    event = _event(e, micros, ids, params, origin)
+    if event["properties"]["items"] is not None:
+        event["properties"]["items"] = [i if i is None else dict(i)
+                                        for i in event["properties"]["items"]]
+    return event, None
 
-    The event is the EVENT_LOG row as ``Row.asDict(recursive=True)`` gives it, with
-    ``event_time`` an aware UTC datetime; the reason is classify_records' text, rules checked in
-    its order (see pipelines/stream/parse.py). ``kafka_timestamp_ms`` is the record's Kafka
-    timestamp, the reference of ``future_time``.
-    """
+
+def classify_exact(value: bytes | str | None, kafka_timestamp_ms: int, params: ParseParams,
+                   origin: str = "") -> tuple[dict | None, str | None]:
+    """``classify`` by the exact emulator alone (the reference the fast path is tested on)."""
     text = None if value is None else java_text(value)
     if text is None or not text.lstrip(" ").startswith("{"):
         return None, "invalid_json: not a JSON object"
@@ -685,17 +805,160 @@ def classify(value: bytes | str | None, kafka_timestamp_ms: int, params: ParsePa
     # A corrupt record counts as an object only if strict JSON parses it.
     if corrupt and (doc.nonnum or doc.duplicates or doc.lone_surrogate):
         return None, "invalid_json: not a JSON object"
-    props = e["properties"] or dict.fromkeys(PROPERTIES)
-    ids = normalized_identifiers(e["identifiers"], _lookup(props["attributes"], "country"))
-    reason = _reason(e, corrupt, doc, kafka_timestamp_ms, params, ids)
-    if reason is not None:
-        return None, reason
-    micros = event_time_micros(e["event_time"])
-    if micros < FIRST_REPRESENTABLE_MICROS:  # the one verdict that differs from Spark
-        return None, f"invalid_event_time: {e['event_time']}"
-    event = _event(e, micros, ids, params, origin)
-    if event["properties"]["items"] is not None:
-        event["properties"]["items"] = [i if i is None else dict(i)
-                                        for i in event["properties"]["items"]]
-    return event, None
+    return _conclude(e, corrupt, doc, kafka_timestamp_ms, params, origin)
 
+
+# ---------------------------------------------------------------- the fast path
+#
+# Most records are plain JSON whose every field has its schema type. For those, Python's C JSON
+# scanner builds the same values as _parse_object + _typed, so the typed envelope is read from
+# its output and the shared rules (_conclude) run on it. The fast path is taken only when ALL of
+# these hold; anything else (or any doubt) goes to the exact emulator, classify_exact:
+#
+# 1. ``value`` is ``bytes`` that decode as strict UTF-8 (then Java's replacing decoder gives the
+#    same text), or a ``str`` without surrogate code points (java_text leaves it unchanged).
+# 2. Jackson's limits cannot be reached: the text has at most MAX_NAME_LEN (50,000) characters
+#    (so no string or name is too long), at most MAX_DEPTH '{' plus '[' characters (so nesting is
+#    at most 1000 deep), and no run of more than MAX_NUMBER_LEN characters of [-+.0-9eE] (so no
+#    number token is too long).
+# 3. No ``\uD800``-``\uDFFF`` escape (text matching ``\\u[dD][89a-fA-F]``): with 1., no string
+#    can then hold a lone surrogate (doc.lone_surrogate is False, no '?' replacement).
+# 4. After leading spaces the text starts with '{' and the C scanner reads one object there
+#    (text after it is ignored, as Jackson does). The scanner's grammar is strict JSON, a subset
+#    of _parse_object's (same whitespace set, same string scanner, ASCII-digit numbers parsed with
+#    int()/float() of the same token); NaN/Infinity/-Infinity tokens (parse_constant) and a
+#    duplicate key in any object (object_pairs_hook) abort the fast path, so doc.nonnum and
+#    doc.duplicates are False.
+# 5. Every known field (of ENVELOPE, IDENTIFIERS, PROPERTIES, ORDER_ITEM) is null, absent or of
+#    exactly its type: string → str; int → int (not bool) in [-2^31, 2^31); bigint → int in
+#    [-2^63, 2^63); boolean → bool; double → float, or an int in [-2^53, 2^53] (float(n) is then
+#    float(token); 0 only if no "-0" in the text can be a token, as "-0" reads as -0.0); the map
+#    → an object of str/null values; items → an array of objects (or nulls) of this kind; a
+#    struct → an object. Unknown keys may hold anything (_typed ignores them, and with 2.-4.
+#    they cannot make the parse fail). Then _typed would find no mismatch: corrupt is False and
+#    each typed value is the scanner's value, in the schema's key order.
+# 6. With corrupt False and no NaN token or duplicate key, get_json_object finds a path only if
+#    its typed value is non-null, so the rules' _raw_present(doc, path) - asked only for a null
+#    typed value - is False: _conclude runs with doc=None, for which _raw_present says False.
+
+
+class _NotSure(Exception):
+    """The fast path cannot vouch for this record: the exact emulator decides."""
+
+
+def _no_nonnum(token: str) -> Any:
+    raise _NotSure  # NaN, Infinity, -Infinity
+
+
+# Objects come back as tuples of (key, value) pairs (a C call, arrays stay lists): a duplicate
+# key is seen where it matters, in the objects the schema types.
+_SCAN = JSONDecoder(object_pairs_hook=tuple, parse_constant=_no_nonnum).scan_once
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONG_NUMBER = re.compile(f"[-+.0-9eE]{{{MAX_NUMBER_LEN + 1}}}")
+_MINUS_ZERO = re.compile(r"-0(?![.0-9eE])")  # where a "-0" token could be
+_EXACT_INT = 2**53
+
+
+class _Struct:
+    """A struct type prepared for the fast path: its empty row and, per field, what to check:
+    ``str``, ``float`` or ``bool`` (exactly that Python type), an int range (lo, hi), "map", a
+    _Struct, or a one-element list holding the element _Struct."""
+
+    __slots__ = ("row", "fields")
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.row = dict.fromkeys(schema)
+        simple = {"string": str, "double": float, "boolean": bool, "int": (-(2**31), 2**31),
+                  "bigint": (-(2**63), 2**63), "map<string,string>": "map"}
+        self.fields: dict[str, Any] = {
+            k: [_Struct(t[0])] if isinstance(t, list)
+            else _Struct(t) if isinstance(t, dict) else simple[t]
+            for k, t in schema.items()
+        }
+
+
+def _fast_struct(obj: Any, struct: _Struct, text: str) -> dict[str, Any]:
+    """_typed(obj, schema)'s row when it has no mismatch; raises _NotSure otherwise."""
+    if type(obj) is not tuple or len(dict(obj)) != len(obj):
+        raise _NotSure  # not an object, or a duplicate key
+    row = struct.row.copy()
+    fields = struct.fields
+    for key, value in obj:
+        want = fields.get(key)
+        if want is None or value is None:
+            continue  # unknown key (ignored) or null (the row's None)
+        if want is str or want is bool:
+            if type(value) is not want:
+                raise _NotSure
+        elif want is float:
+            if type(value) is not float:
+                if type(value) is not int or not -_EXACT_INT <= value <= _EXACT_INT or (
+                        value == 0 and _MINUS_ZERO.search(text)):
+                    raise _NotSure
+                value = float(value)
+        elif type(want) is tuple:
+            if type(value) is not int or not want[0] <= value < want[1]:
+                raise _NotSure
+        elif want == "map":
+            if type(value) is not tuple:
+                raise _NotSure
+            pairs, value = value, dict(value)
+            if len(value) != len(pairs) or not all(
+                    v is None or type(v) is str for v in value.values()):
+                raise _NotSure
+        elif type(want) is list:
+            if type(value) is not list:
+                raise _NotSure
+            value = [None if item is None else _fast_struct(item, want[0], text)
+                     for item in value]
+        else:
+            value = _fast_struct(value, want, text)
+        row[key] = value
+    return row
+
+
+_ENVELOPE_STRUCT = _Struct(ENVELOPE)
+
+
+def _fast_envelope(value: bytes | str | None) -> dict | None:
+    """The typed envelope when conditions 1.-5. hold, else None."""
+    if type(value) is bytes:
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    elif type(value) is str and not _LONE_SURROGATE.search(value):
+        text = value
+    else:
+        return None
+    n = len(text)
+    if (n > MAX_NAME_LEN or text.count("{") + text.count("[") > MAX_DEPTH
+            or (n > MAX_NUMBER_LEN and _LONG_NUMBER.search(text))
+            or ("\\u" in text and _SURROGATE_ESCAPE.search(text))):
+        return None
+    body = text.lstrip(" ")
+    if body[:1] != "{":
+        return None
+    try:
+        root, _ = _SCAN(text, n - len(body))
+        return _fast_struct(root, _ENVELOPE_STRUCT, text)
+    except (_NotSure, ValueError, StopIteration, RecursionError):
+        return None
+
+
+def classify(value: bytes | str | None, kafka_timestamp_ms: int, params: ParseParams,
+             origin: str = "") -> tuple[dict | None, str | None]:
+    """(canonical event, None) for a valid record, (None, reason) for an invalid one.
+
+    The event is the EVENT_LOG row as ``Row.asDict(recursive=True)`` gives it, with
+    ``event_time`` an aware UTC datetime; the reason is classify_records' text, rules checked in
+    its order (see pipelines/stream/parse.py). ``kafka_timestamp_ms`` is the record's Kafka
+    timestamp, the reference of ``future_time``.
+
+    Plain records take the fast path (see its conditions above), all others the exact emulator
+    (``classify_exact``); both give the same result.
+    """
+    e = _fast_envelope(value)
+    if e is None:
+        return classify_exact(value, kafka_timestamp_ms, params, origin)
+    return _conclude(e, False, None, kafka_timestamp_ms, params, origin)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from pipelines.profiles.rules import (
@@ -97,35 +99,35 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+_TICKET_SET, _CART_SET, _CONTACT_SET = frozenset(TICKET_TYPES), frozenset(CART_TYPES), frozenset(
+    CONTACT_TYPES)
+
+
 def unit_state(event: Mapping[str, Any]) -> State:
     """One event's contribution (``state.unit_states`` for one row).
 
     ``event`` is a canonical event (EVENT_LOG columns as a dict: what
     ``pipelines.events.validate.classify`` returns or a Spark row's ``asDict(recursive=True)``).
     """
+    # Built in one go, keys in STATE_FIELDS order (what empty() + updates give).
     kind = event["event_type"]
     at = utc(event["event_time"])
     eid = event["event_id"]
     p = event.get("properties") or {}
-    amount = (event.get("base_amounts") or {}).get("amount")
-    s = empty()
-    s.update(event_count=1, first_seen=at, last_seen=at, sources=[event["source"]])
-    if kind == "profile_updated" and p.get("attributes") is not None:
-        s["attributes"] = {k: (at, eid, v) for k, v in p["attributes"].items()}
-    if kind == "consent_updated":
-        s["consent"] = (at, eid, p.get("personalization"), p.get("marketing"))
-    if kind == "order_placed":
-        s["orders_count"] = 1
-        s["gross_spend"] = amount
-        s["first_order"] = s["last_order"] = (at, eid, p.get("order_id"), amount)
-        s["order_days"] = {at.date(): (1, amount or 0.0)}
-    elif kind == "order_refunded":
-        s["refunds_count"] = 1
-        s["refunded_amount"] = amount
-        s["order_days"] = {at.date(): (0, -amount if amount is not None else 0.0)}
-    if kind in TICKET_TYPES:
+    base = event.get("base_amounts") or {}
+    amount = base.get("amount")
+    placed, refunded = kind == "order_placed", kind == "order_refunded"
+    order = (at, eid, p.get("order_id"), amount) if placed else None
+    if placed:
+        order_days = {at.date(): (1, amount or 0.0)}
+    elif refunded:
+        order_days = {at.date(): (0, -amount if amount is not None else 0.0)}
+    else:
+        order_days = {}
+    tickets = {}
+    if kind in _TICKET_SET:
         status = p.get("status")
-        s["tickets"] = {
+        tickets = {
             p.get("ticket_id"): (
                 at,
                 eid,
@@ -136,37 +138,58 @@ def unit_state(event: Mapping[str, Any]) -> State:
                 p.get("category"),
             )
         }
-    if kind == "csat_submitted" and p.get("score") is not None:
-        s["csat_sum"] = float(p["score"])
-        s["csat_count"] = 1
-    s["page_views"] = int(kind == "page_view")
-    s["product_views"] = int(kind == "product_view")
-    s["chat_messages"] = int(kind == "chat_message")
-    s["social_mentions"] = int(kind == "social_mention")
-    if kind in CONTACT_TYPES:
-        s["last_contact_at"] = at
+    csat = kind == "csat_submitted" and p.get("score") is not None
     # Only what the customer said counts towards sentiment, not the bot's or an agent's lines.
     role = p.get("role") if p.get("role") is not None else "customer"
-    if (
+    sentiment = (
         kind in ("chat_message", "social_mention")
         and p.get("sentiment") is not None
         and role == "customer"
-    ):
-        s["sentiment_sum"] = p["sentiment"]
-        s["sentiment_count"] = 1
+    )
     items = p.get("items") or []
-    if kind == "order_placed":
-        categories = [i.get("category") for i in items]
+    if placed:
+        categories = {c: at for c in [i.get("category") for i in items] if c is not None}
     else:
-        categories = [p.get("category")]
-    s["categories"] = {c: at for c in categories if c is not None}
-    if kind in CART_TYPES:
-        skus = tuple(i.get("sku") for i in items) if kind == "order_placed" else None
-        unit_price = (event.get("base_amounts") or {}).get("unit_price")
-        s["cart_events"] = [
-            (at, eid, kind, p.get("sku"), p.get("category"), p.get("quantity"), unit_price, skus)
-        ]
-    return s
+        category = p.get("category")
+        categories = {category: at} if category is not None else {}
+    cart_events = []
+    if kind in _CART_SET:
+        skus = tuple(i.get("sku") for i in items) if placed else None
+        cart_events = [(at, eid, kind, p.get("sku"), p.get("category"), p.get("quantity"),
+                        base.get("unit_price"), skus)]
+    return {
+        "event_count": 1,
+        "first_seen": at,
+        "last_seen": at,
+        "sources": [event["source"]],
+        "attributes": (
+            {k: (at, eid, v) for k, v in p["attributes"].items()}
+            if kind == "profile_updated" and p.get("attributes") is not None else {}
+        ),
+        "consent": (
+            (at, eid, p.get("personalization"), p.get("marketing"))
+            if kind == "consent_updated" else None
+        ),
+        "orders_count": 1 if placed else 0,
+        "refunds_count": 1 if refunded else 0,
+        "gross_spend": amount if placed else None,
+        "refunded_amount": amount if refunded else None,
+        "first_order": order,
+        "last_order": order,
+        "order_days": order_days,
+        "tickets": tickets,
+        "csat_sum": float(p["score"]) if csat else None,
+        "csat_count": 1 if csat else 0,
+        "page_views": int(kind == "page_view"),
+        "product_views": int(kind == "product_view"),
+        "chat_messages": int(kind == "chat_message"),
+        "social_mentions": int(kind == "social_mention"),
+        "last_contact_at": at if kind in _CONTACT_SET else None,
+        "sentiment_sum": p["sentiment"] if sentiment else None,
+        "sentiment_count": 1 if sentiment else 0,
+        "categories": categories,
+        "cart_events": cart_events,
+    }
 
 
 def _latest(a: tuple | None, b: tuple | None) -> tuple | None:
@@ -266,11 +289,39 @@ def fold(
 
 
 def _ts(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
+    if text is None:
+        return None
+    if text[-1:] == "Z":  # the wire form: an aware time, no local zone involved
+        return _ts_utc(text)
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+@lru_cache(maxsize=1 << 12)
+def _ts_utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+_ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_ISO_PRINTF = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
+_last_iso: tuple[datetime | None, str | None] = (None, None)  # (value, text), one entry
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    global _last_iso
+    if value is None:
+        return None
+    last = _last_iso  # a unit state holds one timestamp many times
+    if value is last[0]:
+        return last[1]
+    v = value.astimezone(UTC)
+    if type(v) is datetime and v.year >= 1000:
+        # Same text as strftime(_ISO_FORMAT), which does not zero-pad years before 1000.
+        text = _ISO_PRINTF % (v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond)
+    else:
+        text = v.strftime(_ISO_FORMAT)
+    if type(value) is datetime and value.tzinfo is not None:  # immutable, zone-independent
+        _last_iso = (value, text)
+    return text
 
 
 def _tuple(obj: Mapping[str, Any] | None, layout: tuple[str, ...]) -> tuple | None:
@@ -318,23 +369,38 @@ def from_json(obj: Mapping[str, Any]) -> State:
     return s
 
 
+_PLAIN = (*_COUNTS, *_SUMS)
+_plain_values = itemgetter(*_PLAIN)
+
+
 def to_json(state: State) -> dict[str, Any]:
     """The wire form of a state (``from_json`` reads it back unchanged)."""
-    out: dict[str, Any] = {c: state[c] for c in (*_COUNTS, *_SUMS)}
-    for c in ("first_seen", "last_seen", "last_contact_at"):
-        out[c] = _iso(state[c])
+    # (Empty collections skip their comprehension: a unit state has mostly empty ones.)
+    iso = _iso
+    out: dict[str, Any] = dict(zip(_PLAIN, _plain_values(state), strict=True))
+    out["first_seen"] = iso(state["first_seen"])
+    out["last_seen"] = iso(state["last_seen"])
+    out["last_contact_at"] = iso(state["last_contact_at"])
     out["sources"] = state["sources"]
-    out["attributes"] = {k: _obj(v, ATTR) for k, v in state["attributes"].items()}
-    out["consent"] = _obj(state["consent"], CONSENT)
-    out["first_order"] = _obj(state["first_order"], ORDER)
-    out["last_order"] = _obj(state["last_order"], ORDER)
+    attributes = state["attributes"]
+    out["attributes"] = {k: _obj(v, ATTR) for k, v in attributes.items()} if attributes else {}
+    consent, first, last = state["consent"], state["first_order"], state["last_order"]
+    out["consent"] = None if consent is None else _obj(consent, CONSENT)
+    out["first_order"] = None if first is None else _obj(first, ORDER)
+    out["last_order"] = None if last is None else _obj(last, ORDER)
+    days = state["order_days"]
     out["order_days"] = {
-        d.isoformat(): {"orders": o, "spend": s} for d, (o, s) in state["order_days"].items()
-    }
-    out["tickets"] = {k: _obj(v, TICKET) for k, v in state["tickets"].items()}
-    out["categories"] = {k: _iso(v) for k, v in state["categories"].items()}
-    out["cart_events"] = [
-        {**_obj(e, CART_EVENT), "skus": list(e[-1]) if e[-1] is not None else None}
-        for e in state["cart_events"]
-    ]
+        d.isoformat(): {"orders": o, "spend": s} for d, (o, s) in days.items()
+    } if days else {}
+    tickets = state["tickets"]
+    out["tickets"] = {k: _obj(v, TICKET) for k, v in tickets.items()} if tickets else {}
+    categories = state["categories"]
+    out["categories"] = {k: iso(v) for k, v in categories.items()} if categories else {}
+    cart = []
+    for e in state["cart_events"]:
+        entry = dict(zip(CART_EVENT, e, strict=True))
+        entry["at"] = iso(e[0])
+        entry["skus"] = list(e[-1]) if e[-1] is not None else None
+        cart.append(entry)
+    out["cart_events"] = cart
     return out

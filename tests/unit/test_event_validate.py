@@ -12,7 +12,7 @@ import math
 import random
 import subprocess
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -451,3 +451,129 @@ def test_quirks_match_spark(spark):
 def test_same_verdict_as_spark_on_generated_records(spark, seeds):
     values, sent_ms = map(list, zip(*(_record(seed) for seed in seeds), strict=True))
     assert_same_as_spark(spark, values, sent_ms)
+
+
+# ---------------------------------------------------------------- the fast path never drifts
+
+
+def _exact_form(x):
+    """x with every float as its repr and every container's type and order kept: two results
+    are the same only if they are bit for bit (-0.0 vs 0.0, 1 vs 1.0, key order)."""
+    if isinstance(x, dict):
+        return ("dict", [(k, _exact_form(y)) for k, y in x.items()])
+    if isinstance(x, (list, tuple)):
+        return (type(x).__name__, [_exact_form(y) for y in x])
+    return (type(x).__name__, repr(x))
+
+
+def _outcome(fn, value, ms: int):
+    try:
+        return _exact_form(fn(value, ms, PARAMS, "t/0/7"))
+    except RecursionError:  # the emulator's own limit on pathological nesting
+        return "RecursionError"
+
+
+FAST_PATH_EDGES = (
+    # each one near a fast-path condition; some take it, some must not
+    envelope(), with_props(unit_price=0), with_props(unit_price=-0.0), with_props(unit_price=2),
+    with_props(unit_price=2**53), with_props(unit_price=2**53 + 1), with_props(quantity=2**31 - 1),
+    with_props(quantity=True), with_props(sku=None), envelope(identifiers=None),
+    with_props(sku="\ud800"), with_props(sku="a\udfffb", extra="\ud83d"),
+    envelope(properties=None), envelope(schema_version=2**63), envelope(schema_version=1.0),
+    envelope(extra={"a": [1, {"b": None}]}), envelope(event_time="2026-09-01T11:59:00.1234567890Z"),
+    envelope(event_time="2026-02-29T11:59:00Z"), envelope(event_time="2026-09-01T24:00:00Z"),
+    envelope(event_time="2026-09-01T11:59:00.Z"), envelope(event_time="2026-09-01T11:59:00.١Z"),
+    envelope(event_type="order_placed", source="orders", properties={
+        "order_id": "o", "amount": 3.0, "currency": "JPY", "items": [None, {"sku": "S"}]}),
+    envelope(event_type="profile_updated", source="crm",
+             identifiers={"phone": "030 1234567"}, properties={"attributes": {"country": "de"}}),
+)
+FAST_PATH_EDGE_TEXTS = (
+    '{"a":1,"a":2}', json.dumps(envelope())[:-1] + ',"x":1,"x":2}',
+    json.dumps(envelope())[:-1] + ',"source":null}', json.dumps(envelope()) + "{",
+    json.dumps(with_props(unit_price=1.5)).replace("1.5", "-0"),
+    json.dumps(with_props(unit_price=1.5)).replace("1.5", "NaN"),
+    json.dumps(envelope(extra="\ud83d\ude00")), json.dumps(envelope(extra="\u00e9")),
+    json.dumps(envelope(extra="x" * 60_000)), json.dumps(envelope(extra=[[]] * 600)),
+    json.dumps(envelope(extra=1)).replace(": 1}", ": " + "1" * 1001 + "}"),
+    "  " + json.dumps(envelope()), "\n" + json.dumps(envelope()),
+)
+
+
+def test_fast_path_gives_the_exact_emulators_result():
+    """classify (fast path first) == classify_exact (the Spark-tested emulator), bit for bit,
+    on generated records (valid and hostile) and on records at the fast path's edges."""
+    rng = random.Random(20260901)
+    records = [_record(seed) for seed in range(3000)]
+    # valid producer messages as the hot lane sees them (compact, UTF-8, non-ASCII kept)
+    records += [(json.dumps(build_envelope(rng.choice(v.EVENT_TYPES), _customer(rng), rng,
+                                           SENT_MS / 1000 - rng.uniform(0, 600)),
+                            ensure_ascii=False, separators=(",", ":")).encode(), SENT_MS)
+                for _ in range(500)]
+    records += [(json.dumps(x).encode(), SENT_MS) for x in FAST_PATH_EDGES]
+    records += [(t.encode("utf-8", "surrogatepass"), SENT_MS) for t in FAST_PATH_EDGE_TEXTS]
+    records += [(t, SENT_MS) for t in FAST_PATH_EDGE_TEXTS]  # str values too
+    fast = 0
+    for value, ms in records:
+        fast += v._fast_envelope(value) is not None
+        assert _outcome(v.classify, value, ms) == _outcome(v.classify_exact, value, ms), value
+    assert fast > len(records) // 3  # the fast path is really exercised
+    for value, _ in records[3000:3500]:
+        assert v._fast_envelope(value) is not None  # plain producer messages all take it
+
+
+def test_fast_path_declines_what_it_cannot_vouch_for():
+    refuse = [
+        '{"a":1,"a":2}',  # duplicate key in a typed object
+        json.dumps(with_props(unit_price=1.5)).replace("1.5", "NaN"),
+        json.dumps(with_props(unit_price=1.5)).replace("1.5", "-0"),
+        json.dumps(envelope(extra="\ud800")),  # a \ud800 escape
+        json.dumps(with_props(quantity="2")),  # wrong type: the emulator's corrupt handling
+        json.dumps(with_props(sku=1)),  # a number in a string field: Java's re-printing
+        json.dumps(envelope(extra="x" * 60_000)),
+        json.dumps(envelope(extra=1)).replace(": 1}", ": " + "1" * 1001 + "}"),
+        "\n" + json.dumps(envelope()),
+    ]
+    for text in refuse:
+        assert v._fast_envelope(text.encode()) is None, text
+    assert v._fast_envelope(b'{"event_id":"\xed\xa0\x80"}') is None  # not strict UTF-8
+    assert v._fast_envelope("{\"a\":\"\ud800\"}") is None  # a str with a surrogate
+    # A duplicate key inside an untyped value is harmless (only a corrupt record minds it).
+    assert v._fast_envelope((json.dumps(envelope())[:-1] + ',"extra":{"x":1,"x":2}}').encode())
+
+
+def test_spark_round4_text_path_equals_decimal_half_up():
+    from decimal import ROUND_HALF_UP, Decimal, localcontext
+
+    def reference(d: float) -> float:
+        if math.isnan(d) or math.isinf(d) or abs(d) >= 2.0**52:
+            return d
+        with localcontext() as ctx:
+            ctx.prec = 60
+            return float(Decimal(repr(d)).quantize(Decimal("0.0001"), ROUND_HALF_UP)) + 0.0
+
+    rng = random.Random(4)
+    values = [0.0, -0.0, 0.00005, -0.00005, 0.99995, 9.99995, -9.99995, 1.00005, 123.45675,
+              2.0**52 - 0.5, 4503599627370495.5, 1e-4, 1e15 + 0.12345, 10 * 0.92, 1e300]
+    values += [round(rng.uniform(-1e4, 1e4), rng.randint(0, 8)) * rng.choice((0.92, 0.0062, 1.17))
+               for _ in range(20_000)]
+    values += [rng.uniform(-10, 10) * 10.0 ** rng.randint(-8, 16) for _ in range(20_000)]
+    for d in values:
+        assert repr(v.spark_round4(d)) == repr(reference(d)), d
+
+
+def test_hot_lane_wire_timestamps_are_strftimes_text():
+    """The unit state's wire form (state_local.to_json, written per event by the hot lane)
+    formats timestamps without strftime; the text must stay strftime's, byte for byte."""
+    from pipelines.profiles import state_local
+
+    rng = random.Random(9)
+    zones = (UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-9, minutes=-30)), None)
+    for _ in range(5000):
+        when = datetime(rng.choice((2, 999, 1000, 1970, 2026, 9998)), rng.randint(1, 12),
+                        rng.randint(1, 28), rng.randint(0, 23), rng.randint(0, 59),
+                        rng.randint(0, 59), rng.choice((0, 7, 999_999, rng.randrange(10**6))),
+                        tzinfo=rng.choice(zones))
+        expected = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert state_local._iso(when) == expected
+        assert state_local._iso(when) == expected  # the one-entry cache too

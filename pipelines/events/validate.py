@@ -47,32 +47,20 @@ from json.decoder import JSONDecoder, scanstring
 from typing import Any
 
 from pipelines.events.params import ParseParams
+from pipelines.schemas.contract import (
+    EVENT_TYPES,
+    IDENTIFIER_TYPES,
+    REQUIRED_PROPERTIES,
+    SCHEMA_VERSION,
+    SOURCES,
+)
+from pipelines.spark_numbers import java_double
 
 # ---------------------------------------------------------------- the contract, as constants
-# Copies of pipelines.schemas.events / canonical / normalize.identifiers / stream.parse (those
-# import pyspark); the unit tests assert they are equal.
+# The envelope's rules come from pipelines.schemas.contract; the rest are copies of
+# pipelines.schemas.events / canonical / normalize.identifiers / stream.parse (those import
+# pyspark); the unit tests assert they are equal.
 
-SCHEMA_VERSION = 1
-SOURCES = ("web", "crm", "orders", "support", "chat", "social")
-IDENTIFIER_TYPES = ("customer_id", "email", "phone", "device_id", "anonymous_id", "social_handle")
-REQUIRED_PROPERTIES: dict[str, tuple[str, ...]] = {
-    "page_view": ("url", "session_id"),
-    "product_view": ("url", "session_id"),
-    "add_to_cart": ("sku", "category", "quantity", "unit_price", "currency"),
-    "remove_from_cart": ("sku", "category", "quantity", "unit_price", "currency"),
-    "checkout_started": ("cart_value", "currency"),
-    "order_placed": ("order_id", "amount", "currency", "items"),
-    "order_refunded": ("order_id", "amount", "currency"),
-    "ticket_opened": ("ticket_id", "channel", "priority", "category", "status"),
-    "ticket_updated": ("ticket_id", "channel", "priority", "category", "status"),
-    "ticket_closed": ("ticket_id", "channel", "priority", "category", "status"),
-    "csat_submitted": ("score",),
-    "chat_message": ("conversation_id", "role"),
-    "profile_updated": ("attributes",),
-    "consent_updated": ("personalization", "marketing"),
-    "social_mention": ("platform", "handle"),
-}
-EVENT_TYPES = tuple(REQUIRED_PROPERTIES)
 CURRENCY_TYPES = tuple(t for t, props in REQUIRED_PROPERTIES.items() if "currency" in props)
 
 # Field types by Spark simpleString: "string", "int", "bigint", "double", "boolean",
@@ -178,22 +166,6 @@ def _trim(s: str | None) -> str | None:
     return None if s is None else s.strip(" ")
 
 
-def java_double(d: float) -> str:
-    """``Double.toString``: plain in [1e-3, 1e7), else ``1.0E7`` style; NaN, Infinity."""
-    if math.isnan(d):
-        return "NaN"
-    if math.isinf(d):
-        return "Infinity" if d > 0 else "-Infinity"
-    if d == 0:
-        return "-0.0" if math.copysign(1.0, d) < 0 else "0.0"
-    dec = Decimal(repr(d))
-    if 1e-3 <= abs(d) < 1e7:
-        text = format(dec, "f")
-        return text if "." in text else text + ".0"
-    sign, digits, exp = dec.as_tuple()
-    ds = "".join(map(str, digits)).rstrip("0") or "0"
-    exponent = len(digits) + exp - 1
-    return f"{'-' if sign else ''}{ds[0]}.{ds[1:] or '0'}E{exponent}"
 
 
 def spark_round4(d: float) -> float:

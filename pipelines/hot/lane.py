@@ -224,8 +224,13 @@ class HotLane:
                         str(r.timestamp), unit, "\n".join(ids) if how == "provisional" else ""]
             self._touched.append((time.monotonic(), pid))
             n += 1
-        if n:
-            result = self.apply_script(args=[*args, str(n), *entries])
+        last: dict[str, int] = {}
+        for r in records:
+            pk = f"{r.topic}:{r.partition}"
+            last[pk] = max(last.get(pk, -1), r.offset)
+        read = [x for pk, off in sorted(last.items()) for x in (pk, str(off))]
+        if records:
+            result = self.apply_script(args=[*args, str(n), *entries, str(len(last)), *read])
             if result[0] == -1:
                 self._rebuild()
                 counts["rebuild"] += 1

@@ -22,6 +22,8 @@ trimmed when a base lands (atomically with the base, in the cache's write script
 from __future__ import annotations
 
 # One call per polled batch: atomic, so the offsets move with the state they produced.
+# ARGV: prefix, epoch token, dedupe window, n, n × (pk, offset, event_id, profile_id,
+# arrival_ms, unit JSON, provisional keys), m, m × (pk, last offset read in the batch).
 APPLY = """
 local p, token, window, n = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 if redis.call('GET', p .. ':h:epoch') ~= token then return {-1} end
@@ -73,6 +75,16 @@ for i = 0, n - 1 do
       applied = applied + 1
     end
   end
+end
+-- Every record read moves its partition's offset, also those that changed nothing (invalid,
+-- unresolvable): a restart must not read them again, and "drained" must be observable.
+local m = tonumber(ARGV[5 + n * 7])
+for i = 0, m - 1 do
+  local pk, off = ARGV[6 + n * 7 + i * 2], tonumber(ARGV[7 + n * 7 + i * 2])
+  if last[pk] == nil then
+    last[pk] = tonumber(redis.call('HGET', p .. ':h:off', pk) or '-1')
+  end
+  if off > last[pk] then last[pk] = off end
 end
 for pk, off in pairs(last) do
   if off >= 0 then redis.call('HSET', p .. ':h:off', pk, off) end

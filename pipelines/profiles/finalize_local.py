@@ -10,21 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from pipelines.profiles.state_local import State, utc
+from pipelines.spark_numbers import spark_round
 
 STATIC_ATTRIBUTES = ("first_name", "last_name", "country", "language", "account_tier")
 CLOSED_STATUSES = ("solved", "closed", "resolved")
 DEFAULT_WINDOWS = (30, 90, 365)
 
 
-def spark_round(value: float | None, digits: int) -> float | None:
-    """Spark's ``round``: HALF_UP on the double's shortest decimal form (not banker's)."""
-    if value is None or value != value or value in (float("inf"), float("-inf")):
-        return value
-    return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP))
 
 
 def _ratio(num: float | None, den: int, digits: int) -> float | None:

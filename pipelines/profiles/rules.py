@@ -11,6 +11,36 @@ CART_TYPES = ("add_to_cart", "remove_from_cart", "checkout_started", "order_plac
 # A contact with support or the chat: sets last_contact_at.
 CONTACT_TYPES = (*TICKET_TYPES, "chat_message", "csat_submitted")
 
+# The state's columns, in order, both engines keep (Spark adds profile_id first and the HLL
+# sessions_sketch last, which has no Python twin).
+STATE_FIELDS = (
+    "event_count",
+    "first_seen",
+    "last_seen",
+    "sources",
+    "attributes",
+    "consent",
+    "orders_count",
+    "refunds_count",
+    "gross_spend",
+    "refunded_amount",
+    "first_order",
+    "last_order",
+    "order_days",
+    "tickets",
+    "csat_sum",
+    "csat_count",
+    "page_views",
+    "product_views",
+    "chat_messages",
+    "social_mentions",
+    "last_contact_at",
+    "sentiment_sum",
+    "sentiment_count",
+    "categories",
+    "cart_events",
+)
+
 
 @dataclass(frozen=True)
 class FoldParams:

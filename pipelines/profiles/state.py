@@ -23,6 +23,7 @@ from pipelines.profiles.rules import (
     CART_TYPES,
     CONTACT_TYPES,
     DEFAULT_FOLD,
+    STATE_FIELDS,
     TICKET_TYPES,
     FoldParams,
 )
@@ -287,35 +288,7 @@ def fold_events(events: DataFrame, params: FoldParams = DEFAULT_FOLD) -> DataFra
     return _bound(states, params)
 
 
-STATE_COLUMNS = (
-    KEY,
-    "event_count",
-    "first_seen",
-    "last_seen",
-    "sources",
-    "attributes",
-    "consent",
-    "orders_count",
-    "refunds_count",
-    "gross_spend",
-    "refunded_amount",
-    "first_order",
-    "last_order",
-    "order_days",
-    "tickets",
-    "csat_sum",
-    "csat_count",
-    "page_views",
-    "product_views",
-    "chat_messages",
-    "social_mentions",
-    "last_contact_at",
-    "sentiment_sum",
-    "sentiment_count",
-    "categories",
-    "cart_events",
-    "sessions_sketch",
-)
+STATE_COLUMNS = (KEY, *STATE_FIELDS, "sessions_sketch")
 
 
 def merge_states(states: DataFrame, params: FoldParams = DEFAULT_FOLD) -> DataFrame:

@@ -30,40 +30,13 @@ from pipelines.profiles.rules import (
     CART_TYPES,
     CONTACT_TYPES,
     DEFAULT_FOLD,
+    STATE_FIELDS,
     TICKET_TYPES,
     FoldParams,
 )
 
 State = dict[str, Any]
 
-# Every state column but profile_id and sessions_sketch (Delta lane only), in state.py's order.
-STATE_FIELDS = (
-    "event_count",
-    "first_seen",
-    "last_seen",
-    "sources",
-    "attributes",
-    "consent",
-    "orders_count",
-    "refunds_count",
-    "gross_spend",
-    "refunded_amount",
-    "first_order",
-    "last_order",
-    "order_days",
-    "tickets",
-    "csat_sum",
-    "csat_count",
-    "page_views",
-    "product_views",
-    "chat_messages",
-    "social_mentions",
-    "last_contact_at",
-    "sentiment_sum",
-    "sentiment_count",
-    "categories",
-    "cart_events",
-)
 _COUNTS = (
     "event_count",
     "orders_count",

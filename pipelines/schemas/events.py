@@ -19,38 +19,13 @@ from pyspark.sql.types import (
     StructType,
 )
 
-SCHEMA_VERSION = 1
-
-SOURCES = ("web", "crm", "orders", "support", "chat", "social")
-
-IDENTIFIER_TYPES = (
-    "customer_id",
-    "email",
-    "phone",
-    "device_id",
-    "anonymous_id",
-    "social_handle",
+from pipelines.schemas.contract import (  # noqa: F401 — re-exported for callers
+    EVENT_TYPES,
+    IDENTIFIER_TYPES,
+    REQUIRED_PROPERTIES,
+    SCHEMA_VERSION,
+    SOURCES,
 )
-
-# event_type -> properties it must carry (optional ones are in the schema but not listed).
-REQUIRED_PROPERTIES: dict[str, tuple[str, ...]] = {
-    "page_view": ("url", "session_id"),
-    "product_view": ("url", "session_id"),
-    "add_to_cart": ("sku", "category", "quantity", "unit_price", "currency"),
-    "remove_from_cart": ("sku", "category", "quantity", "unit_price", "currency"),
-    "checkout_started": ("cart_value", "currency"),
-    "order_placed": ("order_id", "amount", "currency", "items"),
-    "order_refunded": ("order_id", "amount", "currency"),
-    "ticket_opened": ("ticket_id", "channel", "priority", "category", "status"),
-    "ticket_updated": ("ticket_id", "channel", "priority", "category", "status"),
-    "ticket_closed": ("ticket_id", "channel", "priority", "category", "status"),
-    "csat_submitted": ("score",),
-    "chat_message": ("conversation_id", "role"),
-    "profile_updated": ("attributes",),
-    "consent_updated": ("personalization", "marketing"),
-    "social_mention": ("platform", "handle"),
-}
-EVENT_TYPES = tuple(REQUIRED_PROPERTIES)
 
 ORDER_ITEM = StructType(
     [

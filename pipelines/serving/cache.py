@@ -129,8 +129,8 @@ end
 return out
 """
 
-# Answers {doc, updated, profile_id, base version, overlay _v} when nothing is pending in the
-# hot lane's overlay, else also {base state, base offsets, overlay entries, Delta frontier}.
+# Answers {doc, updated, profile_id, base version, overlay _v, overlay _t} when the hot lane's
+# overlay holds no entry, else also {base state, base offsets, overlay entries, Delta frontier}.
 # A profile only the overlay knows (provisional) answers with an empty doc.
 _READ = """
 local p, kind, key, hops = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -153,11 +153,12 @@ while (not r[1]) and hops > 0 do
 end
 local okey = p .. ':o:' .. pid
 local n = redis.call('HLEN', okey)
+local meta = redis.call('HMGET', okey, '_v', '_t')
 if n <= 2 then
   if not r[1] then return {} end
-  return {r[1], r[2], pid, r[3] or '0', redis.call('HGET', okey, '_v') or '0'}
+  return {r[1], r[2], pid, r[3] or '0', meta[1] or '0', meta[2] or '0'}
 end
-return {r[1] or '', r[2] or '0', pid, r[3] or '0', redis.call('HGET', okey, '_v') or '0',
+return {r[1] or '', r[2] or '0', pid, r[3] or '0', meta[1] or '0', meta[2] or '0',
         r[4] or '', r[5] or '', redis.call('HGETALL', okey), redis.call('HGETALL', p .. ':d:off')}
 """
 

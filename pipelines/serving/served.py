@@ -108,7 +108,7 @@ def from_reply(reply: Sequence[Any], source: str = "cache") -> Found | None:
 
     if not reply:
         return None
-    doc, updated, pid, version, served = reply[:5]
+    doc, updated, pid, version, served, newest = reply[:6]
     found = Found(
         doc=doc if isinstance(doc, bytes) else _text(doc).encode(),
         updated_s=float(updated or 0),
@@ -116,12 +116,13 @@ def from_reply(reply: Sequence[Any], source: str = "cache") -> Found | None:
         source=source,
         base_version=int(version or 0),
         served_version=int(served or 0),
+        newest_arrival_ms=int(newest or 0),
     )
-    if len(reply) > 5:
-        found.base = _text(reply[5])
-        found.covered = decode_offsets(reply[6])
-        found.entries, _v, found.newest_arrival_ms = parse_entries(reply[7])
-        flat = reply[8]
+    if len(reply) > 6:
+        found.base = _text(reply[6])
+        found.covered = decode_offsets(reply[7])
+        found.entries, _v, _t = parse_entries(reply[8])
+        flat = reply[9]
         found.frontier = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
         if not found.doc:
             found.source = "hot"

@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from pipelines.config import ConfigError
+from pipelines.spark_numbers import java_double
 
 # Static types: a name below, or a dict of struct field name -> type. "any" is a column whose
 # type the compiler does not know (checked when the row is evaluated instead).
@@ -109,23 +110,6 @@ def _nested_string(value: Any) -> str:
     return "null" if text is None else text
 
 
-def java_double(value: float) -> str:
-    """Java's ``Double.toString`` (what Spark uses to cast a double to a string): plain
-    notation for 1e-3 <= |x| < 1e7, else ``d.dddE±n``; digits are the shortest round-trip
-    ones (JDK 19+; JDK 17 prints a longer form for a few values, e.g. 1e23)."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    if value == 0:
-        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
-    if 1e-3 <= abs(value) < 1e7:
-        text = repr(value)
-        return text if "." in text else text + ".0"
-    sign, digits, exponent = Decimal(repr(value)).as_tuple()
-    text = "".join(map(str, digits)).rstrip("0") or "0"
-    power = exponent + len(digits) - 1  # type: ignore[operator]
-    return f"{'-' if sign else ''}{text[0]}.{text[1:] or '0'}E{power}"
 
 
 def _timestamp_string(value: datetime) -> str:

@@ -183,7 +183,9 @@ def _throughput(conf: Conf, people, n_events: int, processes: int, log) -> dict[
     from pipelines.services.redis_server import client as redis_client
 
     topic = _topic(conf)
-    produce(settings_from_conf(conf, topic=topic, rate=0, count=n_events), people)
+    # A seed of its own: the same event ids as an earlier run would all be re-deliveries.
+    produce(settings_from_conf(conf, topic=topic, rate=0, count=n_events, seed=100 + processes),
+            people)
     ends = _end_offsets(conf, topic)
     total = sum(ends.values())
     client = redis_client(conf)

@@ -40,7 +40,9 @@ def own_redis(base_conf, tmp_path):
     """A redis-server of this test's own (it gets killed), on another port."""
     from pipelines.services import redis_server as rs
 
-    conf = overridden(relocated(base_conf, str(tmp_path / "var")), {"redis.port": 16391})
+    # relocated() leaves services where they are: the data dir (pid file) is set here too.
+    conf = overridden(relocated(base_conf, str(tmp_path / "var")), {
+        "redis.port": 16391, "redis.server.data_dir": str(tmp_path / "redis")})
     rs.start(conf)
     yield conf
     rs.stop(conf)

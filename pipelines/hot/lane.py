@@ -20,6 +20,7 @@ resume is always read from Redis.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import secrets
@@ -104,9 +105,10 @@ class HotLane:
         self.redis.set(key, secrets.token_hex(8), nx=True)
         return self.redis.get(key).decode()
 
-    def _start_offset(self, tp: Any) -> int | None:
+    def _start_offset(self, tp: Any, exported: Callable[[], dict[str, int]]) -> int | None:
         """Where to resume ``tp``: after the last applied offset, else at the Delta lane's
-        frontier (a new lane, or Redis lost everything), else the beginning."""
+        frontier (a new lane, or Redis lost everything), else at the newest offsets the
+        Delta export covers (``exported``), else the beginning (None)."""
         p = self.settings.prefix
         pk = f"{tp.topic}:{tp.partition}"
         applied = self.redis.hget(f"{p}:h:off", pk)
@@ -115,12 +117,13 @@ class HotLane:
         front = self.redis.hget(f"{p}:d:off", pk)
         if front is not None:
             return int(front)
-        covered = _export_frontier(self.conf).get(pk)
-        return covered
+        return exported().get(pk)
 
     def _seek_all(self, partitions: Sequence[Any]) -> None:
+        # The export is read at most once per assignment, and only if Redis has no offsets.
+        exported = functools.cache(lambda: _export_frontier(self.conf))
         for tp in partitions:
-            start = self._start_offset(tp)
+            start = self._start_offset(tp, exported)
             if start is None:
                 self.consumer.seek_to_beginning(tp)
             else:

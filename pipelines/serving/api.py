@@ -40,6 +40,7 @@ from pipelines.catalog import Catalog
 from pipelines.config import Conf, ConfigError
 from pipelines.profiles.rules import FoldParams
 from pipelines.serving.cache import READ_SCRIPT
+from pipelines.serving.coverage import decode_offsets
 from pipelines.serving.delta_reader import DeltaPointReader, TableUnavailable
 from pipelines.serving.hashing import hmac_hex
 from pipelines.serving.identifiers import ID_TYPES, PROFILE_ID_PATTERN, normalize
@@ -208,8 +209,6 @@ class Backend:
                 updated = row["updated_at"]
                 if updated.tzinfo is None:  # Delta timestamps are UTC instants
                     updated = updated.replace(tzinfo=UTC)
-                from pipelines.serving.coverage import decode_offsets
-
                 return Found(
                     doc=row[DOCUMENT].encode("utf-8"),
                     updated_s=updated.timestamp(),

@@ -25,7 +25,7 @@ from typing import Any
 
 from pipelines.profiles import finalize_local, state_local
 from pipelines.profiles.rules import FoldParams
-from pipelines.serving.coverage import Entry, pending
+from pipelines.serving.coverage import Entry, decode_offsets, parse_entries, pending
 from pipelines.serving.export_row import export_document
 from pipelines.serving.params import ExportParams
 
@@ -104,8 +104,6 @@ def _text(value: Any) -> str:
 
 def from_reply(reply: Sequence[Any], source: str = "cache") -> Found | None:
     """The cache read script's answer (pipelines/serving/cache.py ``_READ``) as a ``Found``."""
-    from pipelines.serving.coverage import decode_offsets, parse_entries
-
     if not reply:
         return None
     doc, updated, pid, version, served, newest = reply[:6]

@@ -21,8 +21,9 @@ help: ## show this help
 $(STAMP): pyproject.toml
 	@command -v java >/dev/null || (echo "Java 17 is required (apt-get install openjdk-17-jdk-headless)" && exit 1)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@# uv resolves and installs the same pins as pip in a fraction of the time (CI starts here).
+	$(BIN)/pip install --quiet 'uv>=0.9,<1'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
 	@touch $@
 
 system-deps: ## install redis-server and Maven from Debian packages when missing

@@ -2,9 +2,10 @@
 overlay in Redis within milliseconds of reading it (ARCHITECTURE §6, docs/streaming.md).
 
 Per polled batch: check each record exactly as the Delta lane does (events.validate), resolve
-its profile through the cache's identifier index (hot.resolve), compute its unit state
-(profiles.state_local) and apply the whole batch in one Lua call (hot.overlay.APPLY) that also
-records each partition's applied offset. Hence:
+its profile through the cache's identifier index (hot.resolve) and apply the whole batch in one
+Lua call (hot.overlay.APPLY) that stores each valid record in its profile's overlay and records
+each partition's applied offset. The read API folds the pending records onto the base
+(serving.served). Hence:
 
 - exactly-once effect: a record at or below its partition's applied offset is skipped, so a
   crash, rebalance or restart that re-delivers it changes nothing;
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import secrets
 import time
@@ -35,7 +35,6 @@ from pipelines.events.params import ParseParams
 from pipelines.events.validate import classify
 from pipelines.hot import overlay
 from pipelines.hot.resolve import Resolver
-from pipelines.profiles import state_local
 
 log = logging.getLogger("profilake.hot")
 
@@ -221,10 +220,10 @@ class HotLane:
             if pid is None:
                 counts[how] += 1
                 continue
-            unit = json.dumps(state_local.to_json(state_local.unit_state(event)),
-                              separators=(",", ":"))
+            # The record as read, not its unit state: the read folds the few pending
+            # entries of one profile, the lane would serialize every event it applies.
             entries += [f"{r.topic}:{r.partition}", str(r.offset), event["event_id"], pid,
-                        str(r.timestamp), unit, "\n".join(ids) if how == "provisional" else ""]
+                        str(r.timestamp), r.value, "\n".join(ids) if how == "provisional" else ""]
             self._touched.append((time.monotonic(), pid))
             n += 1
         last: dict[str, int] = {}

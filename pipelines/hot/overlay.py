@@ -3,8 +3,9 @@
 Layout (``P`` = ``cache.prefix``; the base rows are the cache's, pipelines/serving/cache.py):
 
 - ``P:o:{profile_id}`` (hash): the overlay. ``e:{event_id}`` → ``pk \\t offset \\t arrival_ms
-  \\t unit-state JSON`` per applied event (``pk`` = ``topic:partition``); ``_v`` the served
-  version, ``_t`` the newest applied event's arrival (epoch ms).
+  \\t record`` per applied event (``pk`` = ``topic:partition``, ``record`` = the Kafka record
+  value as read); ``_v`` the served version, ``_t`` the newest applied event's arrival (epoch
+  ms).
 - ``P:h:off`` (hash): ``pk`` → the last offset the hot lane applied (exactly-once marker).
 - ``P:h:epoch`` (string): the running hot lane's token; gone = Redis lost its data.
 - ``P:h:seen:{event_id}`` (string, expires after ``hot.dedupe_window_s``): re-delivery guard.
@@ -23,33 +24,38 @@ from __future__ import annotations
 
 # One call per polled batch: atomic, so the offsets move with the state they produced.
 # ARGV: prefix, epoch token, dedupe window, n, n × (pk, offset, event_id, profile_id,
-# arrival_ms, unit JSON, provisional keys), m, m × (pk, last offset read in the batch).
+# arrival_ms, record value, provisional keys), m, m × (pk, last offset read in the batch).
 APPLY = """
 local p, token, window, n = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 if redis.call('GET', p .. ':h:epoch') ~= token then return {-1} end
 local gen = redis.call('GET', p .. ':ptr:gen')
 local applied, dup, covered, old = 0, 0, 0, 0
-local last = {}
+-- Per batch, not per event: each partition's applied offset and Delta frontier, and each
+-- touched overlay's (_v, _t) once read. Redis time per event bounds the lane's rate.
+local last, front, meta = {}, {}, {}
 for i = 0, n - 1 do
   local b = 5 + i * 7
   local pk, off, eid, pid = ARGV[b], tonumber(ARGV[b + 1]), ARGV[b + 2], ARGV[b + 3]
-  local arrival, unit, prov = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
+  local arrival, record, prov = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
   if last[pk] == nil then
     last[pk] = tonumber(redis.call('HGET', p .. ':h:off', pk) or '-1')
+    front[pk] = tonumber(redis.call('HGET', p .. ':d:off', pk) or '0')
   end
   if off <= last[pk] then
     old = old + 1
   else
     last[pk] = off
-    local floor = tonumber(redis.call('HGET', p .. ':d:off', pk) or '0')
+    local floor, bv = front[pk], 0
     if gen then
-      local o = redis.call('HGET', p .. ':g' .. gen .. ':p:' .. pid, 'o')
-      if o then
-        for k, v in string.gmatch(o, '([^\\n=]+)=(%d+)') do
+      local base = redis.call('HMGET', p .. ':g' .. gen .. ':p:' .. pid, 'o', 'v')
+      if base[1] then
+        for k, v in string.gmatch(base[1], '([^\\n=]+)=(%d+)') do
           if k == pk and tonumber(v) > floor then floor = tonumber(v) end
         end
       end
+      bv = tonumber(base[2] or '0')
     end
+    -- Seen also when covered: a later re-send of the same event must not count again.
     local fresh = redis.call('SET', p .. ':h:seen:' .. eid, '1', 'NX', 'EX', window)
     if off < floor then
       covered = covered + 1
@@ -57,16 +63,17 @@ for i = 0, n - 1 do
       dup = dup + 1
     else
       local key = p .. ':o:' .. pid
-      local bv = 0
-      if gen then
-        bv = tonumber(redis.call('HGET', p .. ':g' .. gen .. ':p:' .. pid, 'v') or '0')
+      local m = meta[pid]
+      if m == nil then
+        local vt = redis.call('HMGET', key, '_v', '_t')
+        m = {tonumber(vt[1] or '0'), tonumber(vt[2] or '0')}
+        meta[pid] = m
       end
-      local v = tonumber(redis.call('HGET', key, '_v') or '0')
-      if bv > v then v = bv end
-      local t = tonumber(redis.call('HGET', key, '_t') or '0')
-      if tonumber(arrival) > t then t = tonumber(arrival) end
-      redis.call('HSET', key, 'e:' .. eid, pk .. '\\t' .. off .. '\\t' .. arrival .. '\\t' .. unit,
-                 '_v', v + 1, '_t', t)
+      if bv > m[1] then m[1] = bv end
+      m[1] = m[1] + 1
+      if tonumber(arrival) > m[2] then m[2] = tonumber(arrival) end
+      local entry = pk .. '\\t' .. off .. '\\t' .. arrival .. '\\t' .. record
+      redis.call('HSET', key, 'e:' .. eid, entry, '_v', m[1], '_t', m[2])
       for id in string.gmatch(prov, '[^\\n]+') do
         if redis.call('SET', p .. ':h:i:' .. id, pid, 'NX') then
           redis.call('SADD', p .. ':h:q:' .. pid, id)

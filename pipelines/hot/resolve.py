@@ -16,6 +16,7 @@ Rules (ARCHITECTURE §6, docs/streaming.md "Hot lane"):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -51,19 +52,28 @@ class Resolver:
             profile_id_prefix=str(conf.get("identity.profile_id_prefix")),
         )
 
+    def __post_init__(self) -> None:
+        # A person's identifiers recur from event to event: their keys (an HMAC each for
+        # hashed types, the deny checks) are computed once per value.
+        object.__setattr__(self, "_key", functools.lru_cache(maxsize=1 << 17)(self._lookup_key))
+
+    def _lookup_key(self, id_type: str, value: str) -> str | None:
+        if value in self.deny_list or any(p.search(value) for p in self.deny_patterns):
+            return None
+        if id_type in self.hashed:
+            value = hmac_hex(self.pepper, value)
+        return f"{id_type}:{value}"
+
     def keys(self, identifiers: Mapping[str, Any]) -> list[str]:
         """The event's lookup keys (``type:value``, hashed where published hashed), in
         ``ID_ORDER``; deny-listed values left out."""
         out = []
         for id_type in ID_ORDER:
             value = identifiers.get(id_type)
-            if value is None or value in self.deny_list:
-                continue
-            if any(p.search(value) for p in self.deny_patterns):
-                continue
-            if id_type in self.hashed:
-                value = hmac_hex(self.pepper, value)
-            out.append(f"{id_type}:{value}")
+            if value is not None:
+                key = self._key(id_type, value)
+                if key is not None:
+                    out.append(key)
         return out
 
     def provisional_id(self, keys: Sequence[str]) -> str:
@@ -74,20 +84,20 @@ class Resolver:
         """For each event's keys: ``(profile_id, outcome)`` with outcome ``known``,
         ``provisional`` (new or existing), ``conflict`` or ``no_identifier``."""
         wanted = sorted({k for keys in batch for k in keys})
-        generation = client.get(f"{self.prefix}:ptr:gen")
-        pipe = client.pipeline(transaction=False)
-        for key in wanted:
-            if generation is not None:
-                pipe.get(f"{self.prefix}:g{generation.decode()}:i:{key}")
-            else:
-                pipe.get(f"{self.prefix}:__none__")
-            pipe.get(f"{self.prefix}:h:i:{key}")
-        answers = pipe.execute() if wanted else []
         known: dict[str, str] = {}
-        for i, key in enumerate(wanted):
-            pid = answers[2 * i] or answers[2 * i + 1]
-            if pid is not None:
-                known[key] = pid.decode()
+        if wanted:
+            generation = client.get(f"{self.prefix}:ptr:gen")
+            # One MGET for the batch: the export's index first, then the provisional one.
+            # (A pipeline of GETs costs the client more than the lookups cost Redis.)
+            names = [f"{self.prefix}:h:i:{key}" for key in wanted]
+            if generation is not None:
+                names += [f"{self.prefix}:g{generation.decode()}:i:{key}" for key in wanted]
+            answers = client.mget(names)
+            n = len(wanted)
+            for i, key in enumerate(wanted):
+                pid = (answers[n + i] if generation is not None else None) or answers[i]
+                if pid is not None:
+                    known[key] = pid.decode()
         out: list[tuple[str | None, str]] = []
         for keys in batch:
             if not keys:

@@ -38,13 +38,11 @@ from starlette.concurrency import run_in_threadpool
 
 from pipelines.catalog import Catalog
 from pipelines.config import Conf, ConfigError
-from pipelines.profiles.rules import FoldParams
 from pipelines.serving.cache import READ_SCRIPT
 from pipelines.serving.coverage import decode_offsets
 from pipelines.serving.delta_reader import DeltaPointReader, TableUnavailable
 from pipelines.serving.hashing import hmac_hex
 from pipelines.serving.identifiers import ID_TYPES, PROFILE_ID_PATTERN, normalize
-from pipelines.serving.params import ExportParams
 from pipelines.serving.records import BASE_STATE, COVERED_OFFSETS, DOCUMENT
 from pipelines.serving.served import Composer, Found, from_reply
 
@@ -152,7 +150,7 @@ class Backend:
             identifiers=DeltaPointReader(
                 catalog.path("chatbot_identifiers"), "lookup_key", refresh
             ),
-            composer=Composer(ExportParams.from_conf(conf), FoldParams.from_conf(conf)),
+            composer=Composer.from_conf(conf),
         )
 
     def connect(self) -> None:

@@ -41,10 +41,10 @@ def decode_offsets(text: str | bytes | None) -> dict[str, int]:
 class Entry:
     """One applied event in an overlay."""
 
-    pk: str
+    pk: str  # topic:partition
     offset: int
-    arrival_ms: int
-    unit: str  # the unit state's wire form (state_local.to_json), as JSON text
+    arrival_ms: int  # the record's Kafka timestamp
+    record: bytes  # the Kafka record value as the hot lane read it
 
 
 def parse_entries(flat: Sequence[Any]) -> tuple[list[Entry], int, int]:
@@ -54,10 +54,11 @@ def parse_entries(flat: Sequence[Any]) -> tuple[list[Entry], int, int]:
     version = newest = 0
     for i in range(0, len(flat), 2):
         field = flat[i].decode() if isinstance(flat[i], bytes) else flat[i]
-        value = flat[i + 1].decode() if isinstance(flat[i + 1], bytes) else flat[i + 1]
+        value = flat[i + 1] if isinstance(flat[i + 1], bytes) else flat[i + 1].encode()
         if field.startswith("e:"):
-            pk, offset, arrival, unit = value.split("\t", 3)
-            entries.append(Entry(pk, int(offset), int(arrival), unit))
+            # The record is kept as bytes: its encoding is the record check's business.
+            pk, offset, arrival, record = value.split(b"\t", 3)
+            entries.append(Entry(pk.decode(), int(offset), int(arrival), record))
         elif field == "_v":
             version = int(value)
         elif field == "_t":

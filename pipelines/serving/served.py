@@ -2,9 +2,10 @@
 
 Rule (ARCHITECTURE §6): served = ``finalize(merge(base, pending overlay))``, rendered as the
 export document. The base is the export row the Delta lane published (its document, its folded
-state and segments, the Kafka offsets it covers); the overlay holds the unit states of the
-events the hot lane applied past those offsets. With nothing pending the base document is
-served as stored, byte for byte.
+state and segments, the Kafka offsets it covers); the overlay holds the Kafka records the hot
+lane applied past those offsets, each folded here as its unit state (``entry_state``: the same
+record check and unit state the lanes use). With nothing pending the base document is served as
+stored, byte for byte.
 
 Every response also says what it knows (docs/serving.md):
 ``profile_version`` (never decreases: the hot lane counts on from the base's version),
@@ -23,6 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pipelines.config import Conf
+from pipelines.events.params import ParseParams
+from pipelines.events.validate import classify
 from pipelines.profiles import finalize_local, state_local
 from pipelines.profiles.rules import FoldParams
 from pipelines.serving.coverage import Entry, decode_offsets, parse_entries, pending
@@ -49,12 +53,29 @@ class Found:
     newest_arrival_ms: int = 0
 
 
+def entry_state(entry: Entry, parse: ParseParams) -> dict | None:
+    """The unit state of one overlay entry: its record checked as the hot lane checked it
+    (same Kafka timestamp, same origin). None if the check now refuses it, which only a
+    change of the money rules or future tolerance between apply and read can cause; such an
+    entry is left out, and the Delta lane's base decides."""
+    topic, partition = entry.pk.rsplit(":", 1)
+    event, _ = classify(entry.record, entry.arrival_ms, parse,
+                        f"{topic}/{partition}/{entry.offset}")
+    return None if event is None else state_local.unit_state(event)
+
+
 @dataclass(frozen=True)
 class Composer:
     """Turns a ``Found`` into the response body."""
 
     params: ExportParams
     fold: FoldParams = FoldParams()
+    parse: ParseParams = ParseParams()
+
+    @classmethod
+    def from_conf(cls, conf: Conf) -> Composer:
+        return cls(ExportParams.from_conf(conf), FoldParams.from_conf(conf),
+                   ParseParams.from_conf(conf))
 
     def body(self, found: Found, extra: str = "") -> bytes:
         """The JSON body: the document, then ``base_version``, ``pending_events``,
@@ -80,8 +101,9 @@ class Composer:
         base = json.loads(found.base) if found.base else {}
         state = state_local.from_json(base["state"]) if base.get("state") else state_local.empty()
         for entry in todo:
-            state = state_local.merge(state, state_local.from_json(json.loads(entry.unit)),
-                                      self.fold)
+            unit = entry_state(entry, self.parse)
+            if unit is not None:
+                state = state_local.merge(state, unit, self.fold)
         at = datetime.fromtimestamp(now, UTC)
         profile = finalize_local.finalize(state, at)
         profile.update(

@@ -11,7 +11,6 @@ so provisional profiles are one per customer (the oracle's people).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import random
 import signal
@@ -25,11 +24,12 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import PROJECT_DIR, Conf, overridden, relocated
+from pipelines.events.params import ParseParams
 from pipelines.events.producer import Message, produce, settings_from_conf, synthetic_population
 from pipelines.hot.resolve import Resolver
 from pipelines.profiles import finalize_local, state_local
 from pipelines.serving.cache import READ_SCRIPT
-from pipelines.serving.served import from_reply
+from pipelines.serving.served import entry_state, from_reply
 from tests.stream_oracle import counted, people
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -81,8 +81,9 @@ def _served_state(client, conf: Conf, pid: str) -> dict:
     found = from_reply(reply)
     assert found is not None, f"{pid} is not served"
     state = state_local.empty()
+    parse = ParseParams.from_conf(conf)
     for entry in found.entries:
-        state = state_local.merge(state, state_local.from_json(json.loads(entry.unit)))
+        state = state_local.merge(state, entry_state(entry, parse))
     return {**finalize_local.finalize(state, state["last_seen"]), "event_count": state[
         "event_count"], "orders_count": state["orders_count"], "refunds_count": state[
         "refunds_count"], "page_views": state["page_views"]}

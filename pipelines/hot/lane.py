@@ -177,19 +177,24 @@ class HotLane:
         return self.stats
 
     def _apply_until_done(self, records: Sequence[Any], should_stop) -> dict[str, int] | None:
-        """Redis down is a pause, not a failure: the polled batch is retried (the offsets in
-        Redis make a retry after a half-finished attempt harmless) until it lands or the lane
-        is told to stop; the records are then read again by the next run."""
+        """Redis down or full is a pause, not a failure: the polled batch is retried (the
+        offsets in Redis make a retry after a half-finished attempt harmless) until it lands
+        or the lane is told to stop; the records are then read again by the next run."""
         import redis
 
         backoff = 0.05
         while not should_stop():
             try:
                 return self.apply(records)
+            except redis.OutOfMemoryError as exc:
+                # Only the TTL'd guard keys are evictable: a full Redis needs an operator.
+                log.error("hot lane: Redis is full (%s); raise redis maxmemory or lower "
+                          "hot.dedupe_window_s; retrying in %.2f s", exc, backoff)
+                self.stats.counts["redis_full"] += 1
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 log.warning("hot lane: Redis unavailable (%s); retrying in %.2f s", exc, backoff)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 1.0)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 1.0)
         return None
 
     def _guarded(self, step: Callable[[], None]) -> None:

@@ -237,7 +237,10 @@ def run(ctx) -> list[dict]:
     people = synthetic_population(n_profiles, int(conf.get("generator.seed")))
     base = StreamSettings.from_conf(conf)
     rows: list[dict] = []
-    log = open(ctx.workdir / "hot.log", "ab")  # noqa: SIM115 — closed at the end
+    # The child processes' stderr outlives the scratch workdir: a failed phase can be read.
+    log_path = (ctx.results_dir or ctx.workdir) / "hot-lane.log"
+    print(f"  hot lane and API logs: {log_path}")
+    log = open(log_path, "ab")  # noqa: SIM115 — closed at the end
     try:
         seed_topic = _topic(conf)
         seeded = _send_seed(conf, seed_topic, people)
@@ -289,4 +292,21 @@ def run(ctx) -> list[dict]:
             rows.append(_throughput(conf, people, n_events, processes, log))
     finally:
         log.close()
+        _drop_prefix(conf)
     return rows
+
+
+def _drop_prefix(conf: Conf) -> None:
+    """Leave the environment's Redis as the run found it: a full-scale run's bases, overlays
+    and guard keys (~600 MB) would otherwise fill the next run's Redis."""
+    from pipelines.services.redis_server import client as redis_client
+
+    client = redis_client(conf)
+    batch = []
+    for key in client.scan_iter(match=f"{conf.get('cache.prefix')}:*", count=10_000):
+        batch.append(key)
+        if len(batch) >= 10_000:
+            client.unlink(*batch)
+            batch.clear()
+    if batch:
+        client.unlink(*batch)

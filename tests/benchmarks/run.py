@@ -1,4 +1,6 @@
-"""Run the benchmarks, print a table and write the figures to ``paths.bench_results``.
+"""Run the benchmarks, print a table and write the figures to ``paths.bench_results``:
+``latest.json``, a timestamped copy, and one line appended to ``history.jsonl``; then print
+each figure's change against the previous run of the same scale (tests/benchmarks/history.py).
 
 Usage: ``python -m tests.benchmarks.run [--only NAME ...] [--env ENV] [--scale small|full]``.
 Each benchmark module exposes ``run(ctx) -> list[dict]``; a row has at least ``name`` plus
@@ -19,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.config import Conf, load_conf, relocated
+from pipelines.config import PROJECT_DIR, Conf, load_conf, relocated
+from tests.benchmarks import history
 
 BENCHMARKS = [
     "bench_spark",
@@ -37,6 +40,7 @@ class BenchContext:
     conf: Conf  # the environment's conf (services, ports)
     workdir: Path  # a scratch lakehouse for this run
     scale: str  # small (CI-sized) or full (the issue's sizes)
+    results_dir: Path | None = None  # paths.bench_results: what must outlive the run (logs)
 
 
 def _fmt(value: Any) -> str:
@@ -63,19 +67,20 @@ def main(argv: list[str] | None = None) -> int:
     names = args.only or BENCHMARKS
     results: list[dict[str, Any]] = []
     started = time.time()
+    out_dir = Path(conf.path("paths.bench_results"))
+    out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="profilake-bench-") as tmp:
-        ctx = BenchContext(relocated(conf, tmp), Path(tmp), args.scale)
+        ctx = BenchContext(relocated(conf, tmp), Path(tmp), args.scale, out_dir)
         for name in names:
             module = importlib.import_module(f"tests.benchmarks.{name}")
             print(f"» {name} …", flush=True)
             rows = module.run(ctx)
             print_table(rows)
             results.extend(rows)
-    out_dir = Path(conf.path("paths.bench_results"))
-    out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     document = {
         "when": stamp,
+        "commit": history.commit(PROJECT_DIR),
         "env": conf.env,
         "scale": args.scale,
         "machine": {
@@ -88,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     for target in (out_dir / f"results-{stamp}.json", out_dir / "latest.json"):
         target.write_text(json.dumps(document, indent=1, default=str))
-    print(f"\nwrote {out_dir / 'latest.json'}")
+    log = out_dir / history.HISTORY_FILE
+    history.print_changes(history.changes(document, history.read(log)))
+    history.append(log, document)
+    print(f"\nwrote {out_dir / 'latest.json'}; appended to {log}")
     return 0
 
 

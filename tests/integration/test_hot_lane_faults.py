@@ -166,3 +166,37 @@ def test_hot_lane_survives_sigkills_and_a_lost_redis(own_redis, kafka_topic, tmp
         }
         assert abs(served.pop("net_spend") - want.pop("net_spend")) < 0.015, key
         assert served == want, f"{key}: served profile differs from the independent fold"
+
+
+def test_a_full_redis_pauses_the_lane_and_nothing_is_lost(own_redis):
+    """Redis over maxmemory (nothing evictable but guard keys) refuses the apply: the lane
+    waits and retries the same batch, and applies all of it once memory is raised."""
+    from kafka.consumer.fetcher import ConsumerRecord
+
+    from pipelines.events.envelope import build_envelope, serialize
+    from pipelines.hot.lane import HotLane
+    from pipelines.services.redis_server import client as redis_client
+
+    conf = overridden(own_redis, {"cache.prefix": f"m{uuid.uuid4().hex[:6]}"})
+    client = redis_client(conf)
+    rng = random.Random(3)
+    person = synthetic_population(1, 3)[0]
+    now = time.time()
+    records = [
+        ConsumerRecord(
+            topic="oom", partition=0, leader_epoch=-1, offset=offset,
+            timestamp=int(now * 1000), timestamp_type=0, key=None,
+            value=serialize(build_envelope("page_view", person, rng, now - 5)), headers=[],
+            checksum=None, serialized_key_size=-1, serialized_value_size=-1,
+            serialized_header_size=-1)
+        for offset in range(5)
+    ]
+    lane = HotLane(conf, client=client)
+    lane.token = lane._epoch()
+    client.set("ballast", "x" * 2_000_000)  # not evictable under volatile-lru
+    client.config_set("maxmemory", "1mb")
+    threading.Timer(1.0, lambda: client.config_set("maxmemory", "0")).start()
+    counts = lane._apply_until_done(records, should_stop=lambda: False)
+    assert counts == {"applied": 5, "duplicate": 0, "covered": 0, "replayed": 0}
+    assert lane.stats.counts["redis_full"] >= 1
+    assert int(client.hget(f"{conf.get('cache.prefix')}:h:off", "oom:0")) == 4

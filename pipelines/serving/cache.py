@@ -348,17 +348,22 @@ def drop_stale_generations(client: Any, prefix: str) -> int:
         for v in client.mget(f"{prefix}:ptr:gen", f"{prefix}:ptr:next")
         if v is not None
     }
+    return _unlink_all(client, (
+        key for key in client.scan_iter(match=f"{prefix}:g[0-9]*", count=1000)
+        if key.decode().removeprefix(f"{prefix}:g").split(":", 1)[0] not in keep
+    ))
+
+
+def drop_prefix(client: Any, prefix: str) -> int:
+    """Delete every key under ``prefix``: the cache, the hot lane's state and the frontier of
+    one deployment (benchmarks leave a shared Redis as they found it)."""
+    return _unlink_all(client, client.scan_iter(match=f"{prefix}:*", count=1000))
+
+
+def _unlink_all(client: Any, keys: Iterable[bytes]) -> int:
     deleted = 0
-    doomed: list[bytes] = []
-    for key in client.scan_iter(match=f"{prefix}:g[0-9]*", count=1000):
-        generation = key.decode().removeprefix(f"{prefix}:g").split(":", 1)[0]
-        if generation not in keep:
-            doomed.append(key)
-        if len(doomed) >= 1000:
-            deleted += client.unlink(*doomed)
-            doomed = []
-    if doomed:
-        deleted += client.unlink(*doomed)
+    for chunk in _chunks(keys, 1000):
+        deleted += client.unlink(*chunk)
     return deleted
 
 

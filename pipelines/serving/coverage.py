@@ -47,23 +47,18 @@ class Entry:
     record: bytes  # the Kafka record value as the hot lane read it
 
 
-def parse_entries(flat: Sequence[Any]) -> tuple[list[Entry], int, int]:
-    """An overlay hash (HGETALL's flat list) → (entries, served version ``_v``, newest
-    arrival ``_t``)."""
+def parse_entries(flat: Sequence[Any]) -> list[Entry]:
+    """The applied events of an overlay hash (HGETALL's flat list); its ``_v`` and ``_t``
+    fields are skipped (the cache's read script returns them on their own)."""
     entries: list[Entry] = []
-    version = newest = 0
     for i in range(0, len(flat), 2):
         field = flat[i].decode() if isinstance(flat[i], bytes) else flat[i]
-        value = flat[i + 1] if isinstance(flat[i + 1], bytes) else flat[i + 1].encode()
         if field.startswith("e:"):
+            value = flat[i + 1] if isinstance(flat[i + 1], bytes) else flat[i + 1].encode()
             # The record is kept as bytes: its encoding is the record check's business.
             pk, offset, arrival, record = value.split(b"\t", 3)
             entries.append(Entry(pk.decode(), int(offset), int(arrival), record))
-        elif field == "_v":
-            version = int(value)
-        elif field == "_t":
-            newest = int(value)
-    return entries, version, newest
+    return entries
 
 
 def pending(entries: Sequence[Entry], *floors: Mapping[str, int]) -> list[Entry]:

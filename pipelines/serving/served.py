@@ -141,7 +141,7 @@ def from_reply(reply: Sequence[Any], source: str = "cache") -> Found | None:
     if len(reply) > 6:
         found.base = _text(reply[6])
         found.covered = decode_offsets(reply[7])
-        found.entries, _v, _t = parse_entries(reply[8])
+        found.entries = parse_entries(reply[8])
         flat = reply[9]
         found.frontier = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
         if not found.doc:

@@ -127,6 +127,7 @@ def _sources(url: str, paths: list[str]) -> dict[str, int]:
 
 def run(ctx) -> list[dict[str, Any]]:
     from pipelines.services import redis_server
+    from pipelines.serving.cache import drop_prefix
     from pipelines.serving.server import api_process
 
     n = 10_000 if ctx.scale == "small" else 100_000
@@ -150,9 +151,7 @@ def run(ctx) -> list[dict[str, Any]]:
                 {"name": "api_delta_fallback_1000rps", "profiles": n, **_measured(api, paths)}
             )
     finally:
-        client = redis_server.client(conf)
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            client.unlink(key)
+        drop_prefix(redis_server.client(conf), prefix)
         if not was_running:
             redis_server.stop(conf)
     return rows

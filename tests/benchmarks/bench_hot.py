@@ -37,7 +37,7 @@ from pipelines.catalog import Catalog
 from pipelines.config import PROJECT_DIR, Conf, overridden
 from pipelines.events.envelope import build_envelope, serialize
 from pipelines.events.producer import produce, settings_from_conf, synthetic_population
-from pipelines.serving.cache import READ_SCRIPT
+from pipelines.serving.cache import READ_SCRIPT, drop_prefix
 from pipelines.serving.served import Composer, from_reply
 from pipelines.session import get_spark
 from pipelines.stream.runner import start_profile_stream, stop_between_batches
@@ -292,21 +292,7 @@ def run(ctx) -> list[dict]:
             rows.append(_throughput(conf, people, n_events, processes, log))
     finally:
         log.close()
-        _drop_prefix(conf)
+        # A full-scale run's bases, overlays and guard keys (~600 MB) would otherwise fill the
+        # next run's Redis.
+        drop_prefix(redis_server.client(conf), str(conf.get("cache.prefix")))
     return rows
-
-
-def _drop_prefix(conf: Conf) -> None:
-    """Leave the environment's Redis as the run found it: a full-scale run's bases, overlays
-    and guard keys (~600 MB) would otherwise fill the next run's Redis."""
-    from pipelines.services.redis_server import client as redis_client
-
-    client = redis_client(conf)
-    batch = []
-    for key in client.scan_iter(match=f"{conf.get('cache.prefix')}:*", count=10_000):
-        batch.append(key)
-        if len(batch) >= 10_000:
-            client.unlink(*batch)
-            batch.clear()
-    if batch:
-        client.unlink(*batch)

@@ -40,6 +40,7 @@ from __future__ import annotations
 import codecs
 import math
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import lru_cache
@@ -517,16 +518,20 @@ def normalized_identifiers(ids: dict | None, country: str | None) -> dict[str, s
     """pipelines.stream.parse.normalized_identifiers: email trimmed/lower-cased and shaped like
     local@domain.tld; phone E.164 (a national number takes ``country``'s calling code); social
     handle ``platform:handle`` lower-cased without '@'; other ids trimmed; blanks null."""
-    ids = ids or _NO_IDS
+    return dict(_normalized_ids(ids, country))
+
+
+def _normalized_ids(ids: dict | None, country: str | None) -> dict[str, str | None]:
+    ids = ids or _NO_IDS  # the result is memoized: callers must not change it
     return _normalized(ids["customer_id"], ids["email"], ids["phone"], ids["device_id"],
-                       ids["anonymous_id"], ids["social_handle"], country).copy()
+                       ids["anonymous_id"], ids["social_handle"], country)
 
 
 @lru_cache(maxsize=_MEMO)
 def _normalized(customer_id: str | None, email: str | None, phone: str | None,
                 device_id: str | None, anonymous_id: str | None, social_handle: str | None,
                 country: str | None) -> dict[str, str | None]:
-    # Memoized whole (a person's identifier set recurs); callers get a copy.
+    # Memoized whole (a person's identifier set recurs); read only.
     return {
         "customer_id": _blank_to_null(customer_id),
         "email": _email(email),
@@ -746,17 +751,25 @@ def _event(e: dict, micros: int, ids: dict, params: ParseParams, origin: str) ->
     }
 
 
+def _verdict(e: dict, corrupt: bool, doc: _Doc | None, kafka_ms: int, params: ParseParams,
+             ) -> tuple[dict, int | None, str | None]:
+    """The rules for a typed envelope ``e`` (both paths share them): its normalized
+    identifiers (memoized: read only) and event_time micros, or the reason it is invalid."""
+    props = e["properties"] or _NO_PROPS
+    ids = _normalized_ids(e["identifiers"], _lookup(props["attributes"], "country"))
+    reason, micros = _reason(e, corrupt, doc, kafka_ms, params, ids)
+    if reason is None and micros < FIRST_REPRESENTABLE_MICROS:  # the one verdict not Spark's
+        reason = f"invalid_event_time: {e['event_time']}"
+    return ids, micros, reason
+
+
 def _conclude(e: dict, corrupt: bool, doc: _Doc | None, kafka_ms: int, params: ParseParams,
               origin: str) -> tuple[dict | None, str | None]:
-    """The rules and the canonical event for a typed envelope ``e`` (both paths share them)."""
-    props = e["properties"] or _NO_PROPS
-    ids = normalized_identifiers(e["identifiers"], _lookup(props["attributes"], "country"))
-    reason, micros = _reason(e, corrupt, doc, kafka_ms, params, ids)
+    """The canonical event for a typed envelope ``e``, or the reason it is invalid."""
+    ids, micros, reason = _verdict(e, corrupt, doc, kafka_ms, params)
     if reason is not None:
         return None, reason
-    if micros < FIRST_REPRESENTABLE_MICROS:  # the one verdict that differs from Spark
-        return None, f"invalid_event_time: {e['event_time']}"
-    event = _event(e, micros, ids, params, origin)
+    event = _event(e, micros, dict(ids), params, origin)
     if event["properties"]["items"] is not None:
         event["properties"]["items"] = [i if i is None else dict(i)
                                         for i in event["properties"]["items"]]
@@ -934,3 +947,16 @@ def classify(value: bytes | str | None, kafka_timestamp_ms: int, params: ParsePa
     if e is None:
         return classify_exact(value, kafka_timestamp_ms, params, origin)
     return _conclude(e, False, None, kafka_timestamp_ms, params, origin)
+
+
+def admit(value: bytes | str | None, kafka_timestamp_ms: int, params: ParseParams,
+          ) -> tuple[str, Mapping[str, str | None]] | tuple[None, str]:
+    """``classify``'s verdict without building the canonical event: ``(event_id, normalized
+    identifiers)`` for a valid record (the identifiers are shared: read only), ``(None,
+    reason)`` for an invalid one. What the hot lane needs per record, at less cost."""
+    e = _fast_envelope(value)
+    if e is None:
+        event, reason = classify_exact(value, kafka_timestamp_ms, params)
+        return (None, reason) if event is None else (event["event_id"], event["identifiers"])
+    ids, _, reason = _verdict(e, False, None, kafka_timestamp_ms, params)
+    return (None, reason) if reason is not None else (e["event_id"], ids)

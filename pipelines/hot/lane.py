@@ -1,10 +1,10 @@
 """The hot lane: a Kafka consumer group that folds every valid event into the served profile's
 overlay in Redis within milliseconds of reading it (ARCHITECTURE §6, docs/streaming.md).
 
-Per polled batch: check each record exactly as the Delta lane does (events.validate), resolve
-its profile through the cache's identifier index (hot.resolve) and apply the whole batch in one
-Lua call (hot.overlay.APPLY) that stores each valid record in its profile's overlay and records
-each partition's applied offset. The read API folds the pending records onto the base
+Per polled batch: check each record exactly as the Delta lane does (events.validate.admit),
+resolve its profile through the cache's identifier index (hot.resolve) and apply the whole
+batch in one Lua call (hot.overlay.APPLY) that stores each valid record in its profile's overlay
+and records each partition's applied offset. The read API folds the pending records onto the base
 (serving.served). Hence:
 
 - exactly-once effect: a record at or below its partition's applied offset is skipped, so a
@@ -32,7 +32,7 @@ from typing import Any
 
 from pipelines.config import Conf
 from pipelines.events.params import ParseParams
-from pipelines.events.validate import classify
+from pipelines.events.validate import admit
 from pipelines.hot import overlay
 from pipelines.hot.resolve import Resolver
 
@@ -207,37 +207,39 @@ class HotLane:
     def apply(self, records: Sequence[Any]) -> dict[str, int]:
         """Check, resolve and apply one polled batch; returns its counts."""
         counts: Counter = Counter()
+        parse = self.settings.parse
         valid = []
         for r in records:
-            event, reason = classify(r.value, r.timestamp, self.settings.parse,
-                                     f"{r.topic}/{r.partition}/{r.offset}")
-            if event is None:
+            event_id, ids = admit(r.value, r.timestamp, parse)
+            if event_id is None:
                 counts["invalid"] += 1
-                continue
-            valid.append((r, event))
-        keys = [self.resolver.keys(e["identifiers"]) for _, e in valid]
-        args: list[str] = [self.settings.prefix, self.token, str(self.settings.dedupe_window_s)]
-        entries: list[str] = []
-        n = 0
-        for (r, event), ids, (pid, how) in zip(
-            valid, keys, self.resolver.resolve(self.redis, keys), strict=True
-        ):
+            else:
+                valid.append((r, event_id, self.resolver.keys(ids)))
+        resolved = self.resolver.resolve(self.redis, [keys for _, _, keys in valid])
+        # One group per partition read, its records in offset order (as polled).
+        groups: dict[str, tuple[list[int], list[Any]]] = {}
+        for r in records:
+            pk = f"{r.topic}:{r.partition}"
+            read = groups.setdefault(pk, ([-1], []))[0]
+            read[0] = max(read[0], r.offset)
+        now = time.monotonic()
+        for (r, event_id, keys), (pid, how) in zip(valid, resolved, strict=True):
             if pid is None:
                 counts[how] += 1
                 continue
+            pk = f"{r.topic}:{r.partition}"
             # The record as read, not its unit state: the read folds the few pending
             # entries of one profile, the lane would serialize every event it applies.
-            entries += [f"{r.topic}:{r.partition}", str(r.offset), event["event_id"], pid,
-                        str(r.timestamp), r.value, "\n".join(ids) if how == "provisional" else ""]
-            self._touched.append((time.monotonic(), pid))
-            n += 1
-        last: dict[str, int] = {}
-        for r in records:
-            pk = f"{r.topic}:{r.partition}"
-            last[pk] = max(last.get(pk, -1), r.offset)
-        read = [x for pk, off in sorted(last.items()) for x in (pk, str(off))]
+            entry = f"{pk}\t{r.offset}\t{r.timestamp}\t".encode() + r.value
+            groups[pk][1].extend((r.offset, event_id, pid, r.timestamp, entry,
+                                  "\n".join(keys) if how == "provisional" else ""))
+            self._touched.append((now, pid))
         if records:
-            result = self.apply_script(args=[*args, str(n), *entries, str(len(last)), *read])
+            args: list[Any] = [self.settings.prefix, self.token, self.settings.dedupe_window_s,
+                               len(groups)]
+            for pk, (read, fields) in groups.items():
+                args += [pk, read[0], len(fields) // 6, *fields]
+            result = self.apply_script(args=args)
             if result[0] == -1:
                 self._rebuild()
                 counts["rebuild"] += 1

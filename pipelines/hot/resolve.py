@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import operator
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from pipelines.serving.hashing import hmac_hex
 
 # Lookup order: the strongest identifiers first; device ids last (see the module docstring).
 ID_ORDER = ("customer_id", "email", "phone", "social_handle", "anonymous_id", "device_id")
+_in_order = operator.itemgetter(*ID_ORDER)
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,11 @@ class Resolver:
         )
 
     def __post_init__(self) -> None:
-        # A person's identifiers recur from event to event: their keys (an HMAC each for
-        # hashed types, the deny checks) are computed once per value.
-        object.__setattr__(self, "_key", functools.lru_cache(maxsize=1 << 17)(self._lookup_key))
+        # A person's identifiers recur from event to event: the key of each identifier (an HMAC
+        # for hashed types, the deny checks) and the keys of each identifier set are memoized.
+        cache = functools.lru_cache(maxsize=1 << 17)
+        object.__setattr__(self, "_key", cache(self._lookup_key))
+        object.__setattr__(self, "_keys", cache(self._lookup_keys))
 
     def _lookup_key(self, id_type: str, value: str) -> str | None:
         if value in self.deny_list or any(p.search(value) for p in self.deny_patterns):
@@ -64,17 +68,16 @@ class Resolver:
             value = hmac_hex(self.pepper, value)
         return f"{id_type}:{value}"
 
-    def keys(self, identifiers: Mapping[str, Any]) -> list[str]:
+    def _lookup_keys(self, values: tuple[str | None, ...]) -> tuple[str, ...]:
+        keys = (self._key(t, v) for t, v in zip(ID_ORDER, values, strict=True)
+                if v is not None)
+        return tuple(k for k in keys if k is not None)
+
+    def keys(self, identifiers: Mapping[str, Any]) -> tuple[str, ...]:
         """The event's lookup keys (``type:value``, hashed where published hashed), in
-        ``ID_ORDER``; deny-listed values left out."""
-        out = []
-        for id_type in ID_ORDER:
-            value = identifiers.get(id_type)
-            if value is not None:
-                key = self._key(id_type, value)
-                if key is not None:
-                    out.append(key)
-        return out
+        ``ID_ORDER``; deny-listed values left out. ``identifiers`` has every type of ID_ORDER
+        (None where absent), as the record check normalizes them."""
+        return self._keys(_in_order(identifiers))
 
     def provisional_id(self, keys: Sequence[str]) -> str:
         digest = hashlib.sha256(f"provisional\n{min(keys)}".encode()).hexdigest()

@@ -37,6 +37,8 @@ from pipelines.models.churn import (
     labelled,
     predict,
     profile_sample,
+    roc_figure,
+    roc_points,
     train_churn,
 )
 from pipelines.models.clustering import ClusteringParams, assign_clusters, fit_clustering
@@ -112,7 +114,8 @@ def train_churn_model(spark, conf: Conf, as_of: date, events: DataFrame, profile
             pdf = hold.select(*[F.col(c) for c in cols if c in hold.columns]).toPandas()
             y, scores = pdf[LABEL].to_numpy(), predict(model.booster, pdf)
             metrics = evaluate(y, scores, params.calibration_bins)
-            baseline = evaluate(y, baseline_score(pdf))
+            base_scores = baseline_score(pdf)
+            baseline = evaluate(y, base_scores)
         except ValueError as exc:  # too little history or a single-class window
             mlflow.set_tags({"skipped": "true", "skip_reason": str(exc)[:5000]})
             return {"churn": f"skipped: {exc}", "churn_run": run.info.run_id}
@@ -122,6 +125,10 @@ def train_churn_model(spark, conf: Conf, as_of: date, events: DataFrame, profile
             None,
             {"new model": calibration_table(y, scores, params.calibration_bins)},
         )
+        curves = {
+            "new model": roc_points(y, scores),
+            "recency baseline": roc_points(y, base_scores),
+        }
         if current:
             champ = mlflow.xgboost.load_model(f"models:/{name}/{current}")
             if set(champ.feature_names) <= set(pdf.columns):
@@ -130,6 +137,7 @@ def train_churn_model(spark, conf: Conf, as_of: date, events: DataFrame, profile
                 tables[f"champion v{current}"] = calibration_table(
                     y, champ_scores, params.calibration_bins
                 )
+                curves[f"champion v{current}"] = roc_points(y, champ_scores)
         groups = (
             pdf[gate.fairness.attribute] if gate.fairness.attribute in pdf else [None] * len(pdf)
         )
@@ -138,6 +146,7 @@ def train_churn_model(spark, conf: Conf, as_of: date, events: DataFrame, profile
         figures = {
             "calibration": calibration_figure(tables),
             "feature_importance": importance_figure(model.booster),
+            "roc": roc_figure(curves),
         }
         runs.log_churn(model, metrics, baseline, fairness, figures, w, params)
         version = runs.log_model(model, name)

@@ -131,6 +131,18 @@ def relocated(conf: Conf, root: str) -> Conf:
     return Conf(walk(conf.to_dict(), ""), conf.env, conf.files, conf.project_dir)
 
 
+# A lakehouse somewhere else than the environment's ``paths.root``: the notebooks read it, so a
+# test (or anyone) can point them at a scratch lakehouse without editing them.
+ROOT_ENV = "PROFILAKE_ROOT"
+
+
+def with_root_override(conf: Conf) -> Conf:
+    """``conf`` relocated (see ``relocated``) to ``$PROFILAKE_ROOT`` when that is set, else
+    ``conf`` unchanged."""
+    root = os.environ.get(ROOT_ENV)
+    return relocated(conf, root) if root else conf
+
+
 def overridden(conf: Conf, values: Mapping[str, Any]) -> Conf:
     """``conf`` with dotted keys replaced (``{"cache.prefix": "t1"}``), for tests, benchmarks
     and job flags; a key the conf does not have fails as a typo would in an overlay."""

@@ -317,14 +317,50 @@ def calibration_figure(tables: dict[str, pd.DataFrame]):
     return fig
 
 
+def roc_points(y: np.ndarray, score: np.ndarray, max_points: int = 101) -> dict[str, list[float]]:
+    """The ROC curve of ``score`` against ``y`` as ``{"fpr": […], "tpr": […]}``, thinned to at
+    most ``max_points`` points (both ends kept) so every run can log it as a small JSON."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(np.asarray(y, dtype="int64"), np.asarray(score, dtype="float64"))
+    if len(fpr) > max_points:
+        keep = np.unique(np.linspace(0, len(fpr) - 1, max_points).round().astype(int))
+        fpr, tpr = fpr[keep], tpr[keep]
+    return {"fpr": [round(float(v), 5) for v in fpr], "tpr": [round(float(v), 5) for v in tpr]}
+
+
+def roc_figure(curves: dict[str, dict[str, list[float]]]):
+    """One ROC curve per label (``roc_points`` output), with the chance diagonal."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
+    for label, c in curves.items():
+        ax.plot(c["fpr"], c["tpr"], label=label)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title("ROC on the holdout window")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def importance_table(booster: Any, top: int = 20) -> pd.Series:
+    """The ``top`` features by total gain, largest first (features never split on: absent)."""
+    gain = pd.Series(booster.get_score(importance_type="gain"), dtype="float64")
+    return gain.sort_values(ascending=False).head(top).rename("gain")
+
+
 def importance_figure(booster: Any, top: int = 20):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    gain = booster.get_score(importance_type="gain")
-    items = sorted(gain.items(), key=lambda kv: kv[1])[-top:]
+    items = list(importance_table(booster, top).items())[::-1]
     fig, ax = plt.subplots(figsize=(6, 0.35 * max(len(items), 3) + 1))
     ax.barh([k for k, _ in items], [v for _, v in items])
     ax.set_xlabel("gain")

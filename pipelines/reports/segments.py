@@ -230,3 +230,68 @@ def write_report(
     path = out / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+ABSENT = "(absent)"
+
+
+def segment_sizes(segments: DataFrame) -> pd.DataFrame:
+    """Profiles per primary segment (rows) and as_of (columns, oldest first), 0 where a
+    segment had nobody that day."""
+    counts = (
+        segments.groupBy(F.col("as_of").cast("string").alias("as_of"), "primary_segment")
+        .agg(F.count(F.lit(1)).alias("profiles"))
+        .toPandas()
+    )
+    table = counts.pivot_table(
+        index="primary_segment", columns="as_of", values="profiles", fill_value=0, aggfunc="sum"
+    )
+    table = table.reindex(sorted(table.columns), axis=1)
+    return table.sort_values(table.columns[-1], ascending=False).astype("int64")
+
+
+def segment_movement(segments: DataFrame, before: date, after: date) -> pd.DataFrame:
+    """How many profiles moved from each primary segment on ``before`` (rows) to each on
+    ``after`` (columns); ``(absent)`` is a profile missing on that date (new or gone). The
+    diagonal is who stayed put."""
+    def on(day: date, name: str) -> DataFrame:
+        return segments.where(F.col("as_of") == F.lit(day)).select(
+            "profile_id", F.col("primary_segment").alias(name)
+        )
+
+    moves = (
+        on(before, "from_segment")
+        .join(on(after, "to_segment"), "profile_id", "full_outer")
+        .select(
+            F.coalesce("from_segment", F.lit(ABSENT)).alias("from_segment"),
+            F.coalesce("to_segment", F.lit(ABSENT)).alias("to_segment"),
+        )
+        .groupBy("from_segment", "to_segment")
+        .agg(F.count(F.lit(1)).alias("profiles"))
+        .toPandas()
+    )
+    if moves.empty:
+        return pd.DataFrame()
+    table = moves.pivot_table(
+        index="from_segment", columns="to_segment", values="profiles", fill_value=0,
+        aggfunc="sum",
+    )
+    return table.astype("int64")
+
+
+def rfm_grid(features: DataFrame) -> pd.DataFrame:
+    """Buyers per RFM recency score (rows, 5 = most recent first) and frequency score
+    (columns, 1–5) of one as_of's features; every cell is present, 0 when empty.
+    Non-buyers have no scores and are not in the grid."""
+    counts = (
+        features.where(F.col("r_score").isNotNull() & F.col("f_score").isNotNull())
+        .groupBy("r_score", "f_score")
+        .agg(F.count(F.lit(1)).alias("profiles"))
+        .toPandas()
+    )
+    scores = range(1, 6)
+    grid = pd.DataFrame(0, index=pd.Index(scores[::-1], name="R"),
+                        columns=pd.Index(scores, name="F"), dtype="int64")
+    for r in counts.itertuples(index=False):
+        grid.loc[int(r.r_score), int(r.f_score)] = int(r.profiles)
+    return grid

@@ -1,9 +1,16 @@
 """The nightly end to end on generated data: backfill two dates through the real jobs
-(catalog, gate, Delta, Spark ML, XGBoost, MLflow sqlite store), rerun one, and report."""
+(catalog, gate, Delta, Spark ML, XGBoost, MLflow sqlite store), rerun one, and report; then
+every notebook of ``notebooks/`` on the same lakehouse.
+
+The lakehouse is built once per module (``lakehouse``): building it is most of this file's
+time, and pytest-xdist's ``--dist loadfile`` keeps a module's tests on one worker."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import contextlib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -11,10 +18,16 @@ from pyspark.sql import functions as F
 
 from jobs import nightly, segment_report
 from pipelines.catalog import Catalog
+from pipelines.config import ROOT_ENV, Conf, relocated
+from pipelines.ingest.flow import fold_params_from_conf
 from pipelines.nightly import io
 from pipelines.nightly.cli import dates, parser
 from pipelines.nightly.lock import LockHeld, run_lock
+from pipelines.nightly.progress import Progress
+from pipelines.profiles.build import build_profiles, events_with_profiles
+from pipelines.profiles.store import write_profiles
 from tests.nightly_support import nightly_conf, write_inputs
+from tests.notebooks_support import cell_text, execute_notebooks, has_image, notebook_paths
 
 D2 = date(2026, 9, 30)
 D1 = D2 - timedelta(days=1)
@@ -35,14 +48,29 @@ def _rows(spark, conf, table, as_of):
     return sorted(io.read_partition(spark, Catalog(conf), table, as_of).collect())
 
 
-@pytest.mark.slow
-def test_nightly_backfill_rerun_and_report(spark, conf, capsys):
-    conf = nightly_conf(conf, FAST_MODELS)
+@dataclass(frozen=True)
+class Lakehouse:
+    conf: Conf
+    progress: list[Progress]
+    out: str  # what the backfill printed
+
+
+@pytest.fixture(scope="module")
+def lakehouse(spark, base_conf, tmp_path_factory) -> Lakehouse:
+    """Generated inputs for 200 customers, then the nightly backfilled over D1..D2."""
+    root = tmp_path_factory.mktemp("nightly") / "var"
+    conf = nightly_conf(relocated(base_conf, str(root)), FAST_MODELS)
     write_inputs(spark, conf, customers=200, end=D2, days=150)
     backfill = dates(parser(None).parse_args(["--from", str(D1), "--to", str(D2)]))
+    printed = StringIO()
+    with contextlib.redirect_stdout(printed):
+        progress = nightly.run_dates(spark, conf, backfill)
+    return Lakehouse(conf, progress, printed.getvalue())
 
-    progress = nightly.run_dates(spark, conf, backfill)
-    out = capsys.readouterr().out
+
+@pytest.mark.slow
+def test_nightly_backfill_rerun_and_report(spark, lakehouse, capsys):
+    conf, progress, out = lakehouse.conf, lakehouse.progress, lakehouse.out
     for stage in ("events", "features", "models", "segments", "drift"):
         assert f"[nightly {D2}] ✓ {stage}" in out
     assert [list(p.timings) for p in progress] == [
@@ -79,3 +107,76 @@ def test_nightly_backfill_rerun_and_report(spark, conf, capsys):
     assert "Primary segment sizes" in printed and "A few customers" in printed
     assert "MLflow: experiment" in printed and "nightly" in printed
     assert report.exists() and (Path(report).parent / "primary_segments.png").exists()
+
+
+def _add_profiles(spark, conf: Conf) -> None:
+    """The unified profiles the batch ingest would have built from these events (the nightly
+    does not need them; notebook 01 shows one), through the real fold and gated MERGE."""
+    catalog = Catalog(conf)
+    links = io.read(spark, catalog, "identity_links")
+    assigned, _unlinked = events_with_profiles(io.events_until(spark, catalog, D2), links)
+    now = datetime.combine(D2 + timedelta(days=1), datetime.min.time())
+    write_profiles(catalog, build_profiles(assigned, links, now, fold_params_from_conf(conf)), now)
+
+
+@pytest.mark.slow
+def test_notebooks_run_on_the_lakehouse(spark, lakehouse):
+    conf = lakehouse.conf
+    _add_profiles(spark, conf)
+    catalog = Catalog(conf)
+    books = execute_notebooks(
+        notebook_paths(), {"PROFILAKE_ENV": conf.env, ROOT_ENV: conf.path("paths.root")}
+    )
+    assert sorted(books) == [
+        "01_explore_profiles.ipynb",
+        "02_segments_and_rfm.ipynb",
+        "03_churn_model.ipynb",
+        "04_data_quality.ipynb",
+    ]
+
+    # 01: the customer with the most events (synthetic customer c is profile p_<c in hex>).
+    per_customer = (
+        io.read(spark, catalog, "events")
+        .groupBy(F.col("identifiers.customer_id").alias("c"))
+        .count()
+        .collect()
+    )
+    top = max(per_customer, key=lambda r: (r["count"], -int(r["c"][2:])))
+    busiest = f"p_{int(top['c'][2:]):016x}"
+    profile = books["01_explore_profiles.ipynb"]
+    assert f"profile {busiest}" in cell_text(profile, "busiest-profile")
+    assert busiest in cell_text(profile, "profile-row")
+    assert f"profile {busiest}: 1 changes" in cell_text(profile, "history")
+    assert "web" in cell_text(profile, "sources")
+
+    # 02: every primary segment of D2, sizes for both dates, the movement between them.
+    segments = books["02_segments_and_rfm.ipynb"]
+    sizes = cell_text(segments, "segment-sizes")
+    d2 = io.read_partition(spark, catalog, "segments", D2)
+    for r in d2.select("primary_segment").distinct().collect():
+        assert r[0] in sizes
+    assert str(D1) in sizes and str(D2) in sizes
+    assert f"{D1} → {D2}" in cell_text(segments, "movement")
+    assert has_image(segments)
+
+    # 03: the latest run's holdout ROC AUC, as the nightly reported it (the rerun of D2 trains
+    # on the same rows with the same seed).
+    churn = books["03_churn_model.ipynb"]
+    auc = lakehouse.progress[-1].details["models"]["holdout_auc"]
+    assert f"holdout ROC AUC {auc:.4f}" in cell_text(churn, "roc-auc")
+    assert "challenger" in cell_text(churn, "champion-challenger")
+    assert has_image(churn)
+
+    # 04: the quarantine count, the gate's record of every table written, drift per feature.
+    quality = books["04_data_quality.ipynb"]
+    quarantine = io.read(spark, catalog, "quarantine") if io.exists(
+        spark, catalog, "quarantine"
+    ) else None
+    quarantined = 0 if quarantine is None else quarantine.count()
+    assert f"{quarantined:,} quarantined rows" in cell_text(quality, "quarantine")
+    validations = cell_text(quality, "validations")
+    for table in ("events", "identity_links", "features", "segments", "profiles"):
+        assert table in validations
+    drift = cell_text(quality, "drift")
+    for column in conf.get("models.drift.columns"):
+        assert column in drift

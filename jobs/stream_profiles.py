@@ -13,14 +13,16 @@ On a cluster (master, packages and resources belong to spark-submit):
       --py-files profilake.zip jobs/stream_profiles.py --env cluster
 
 Prints one JSON line per micro-batch on stdout as it starts (``{"batch_started": id}``) and
-one when it is done (its metrics row). Exit 0 when stopped by
---available-now / --max-batches / --timeout, 1 when the query failed.
+one when it is done (its metrics row). SIGINT (Ctrl-C) or SIGTERM lets the running micro-batch
+finish, then stops with a one-line summary on stderr. Exit 0 when stopped by a signal,
+--available-now, --max-batches or --timeout; 1 when the query failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import threading
 import time
@@ -63,13 +65,30 @@ def main(argv: list[str] | None = None) -> int:
         trigger_interval=args.trigger,
         max_offsets_per_trigger=args.max_offsets,
     )
-    spark = get_spark(conf, "profilake-stream")
     done = threading.Event()
-    batches = 0
+    stopped_by: list[str] = []
+
+    def on_signal(signum: int, _frame) -> None:
+        stopped_by.append(signal.Signals(signum).name)
+        done.set()
+
+    def stop_on_signals() -> None:
+        # SIGINT (Ctrl-C) and SIGTERM (a scheduler, a container runtime): stop between
+        # batches. Again once the session exists: PySpark's own SIGINT handler cancels the
+        # running jobs.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, on_signal)
+
+    stop_on_signals()
+    spark = get_spark(conf, "profilake-stream")
+    stop_on_signals()
+    batches, records, new_events = 0, 0, 0
 
     def on_batch(metrics: dict) -> None:
-        nonlocal batches
+        nonlocal batches, records, new_events
         batches += 1
+        records += int(metrics.get("input_rows") or 0)
+        new_events += int(metrics.get("new_events") or 0)
         print(json.dumps(metrics, default=str), flush=True)
         if args.max_batches and batches >= args.max_batches:
             done.set()
@@ -96,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     if failure is not None:
         print(f"stream failed: {failure}", file=sys.stderr)
         return 1
+    why = f" on {stopped_by[0]}" if stopped_by else ""
+    print(f"stream stopped{why}: {batches} micro-batches, {records} records read, "
+          f"{new_events} new events", file=sys.stderr, flush=True)
     return 0
 
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import codecs
 import math
 import re
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -194,6 +195,12 @@ def spark_round4(d: float) -> float:
 # ---------------------------------------------------------------- JSON, as Jackson reads it
 
 MAX_DEPTH, MAX_NUMBER_LEN, MAX_STRING_LEN, MAX_NAME_LEN = 1000, 1000, 20_000_000, 50_000
+# _typed and _json_text recurse two or three frames per nesting level: a record Jackson accepts
+# (depth up to MAX_DEPTH) must not meet Python's default limit of 1000 frames, or a hostile
+# record would raise instead of getting its verdict.
+_FRAMES_NEEDED = 3 * MAX_DEPTH + 1000
+if sys.getrecursionlimit() < _FRAMES_NEEDED:
+    sys.setrecursionlimit(_FRAMES_NEEDED)
 _NON_NUMERIC = {"NaN": math.nan, "Infinity": math.inf, "+Infinity": math.inf,
                 "+INF": math.inf, "-Infinity": -math.inf, "-INF": -math.inf}
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")

@@ -12,7 +12,8 @@ and records each partition's applied offset. The read API folds the pending reco
 - a lost Redis (the epoch key is gone) is noticed on the next apply: the lane re-seeks every
   partition to the Delta lane's frontier — the offsets its bases cover — and replays from there;
 - bad input never stops the lane: an invalid record is skipped and counted (the Delta lane
-  quarantines it with its reason).
+  quarantines it with its reason); one the check itself fails on is logged, skipped and
+  counted ``unchecked``, and the Delta lane decides.
 
 Kafka offsets are also committed to the consumer group, for lag monitoring only: where to
 resume is always read from Redis.
@@ -210,7 +211,14 @@ class HotLane:
         parse = self.settings.parse
         valid = []
         for r in records:
-            event_id, ids = admit(r.value, r.timestamp, parse)
+            try:
+                event_id, ids = admit(r.value, r.timestamp, parse)
+            except Exception:  # noqa: BLE001 — a defect in the check must not stop the lane
+                # Skipped (never applied here); the Delta lane gives the record its verdict.
+                log.exception("hot lane: cannot check %s/%s/%s; skipped", r.topic, r.partition,
+                              r.offset)
+                counts["unchecked"] += 1
+                continue
             if event_id is None:
                 counts["invalid"] += 1
             else:

@@ -31,6 +31,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict
@@ -337,6 +338,14 @@ class FastReads:
         await self.app(scope, receive, send)
 
 
+async def _short_validation_error(_request: Request, exc: RequestValidationError):
+    """422 naming what is wrong and where, never repeating the input: an error body stays
+    small whatever was sent, and a value sent by mistake is not echoed into logs and proxies."""
+    detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+              for e in exc.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
     """The API for ``conf``'s Redis and export tables; keys from ``load_api_keys`` unless
     ``api_keys`` is given. Raises ConfigError when no key is configured."""
@@ -357,6 +366,7 @@ def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
     )
     app.state.backend = backend
     app.add_middleware(FastReads, backend=backend, check=check)
+    app.add_exception_handler(RequestValidationError, _short_validation_error)
     header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
     async def authorized(key: str | None = Depends(header)) -> None:
@@ -390,7 +400,7 @@ def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
         exactly as the export hashed them; social handles are ``platform:handle``."""
         value = normalize(id_type.value, id_value)
         if value is None:
-            raise HTTPException(422, f"not a valid {id_type.value}: {id_value!r}")
+            raise HTTPException(422, f"not a valid {id_type.value}")
         if id_type.value in backend.hashed:
             value = hmac_hex(backend.pepper, value)
         found = await backend.find("i", f"{id_type.value}:{value}")
@@ -423,7 +433,7 @@ def _add_chat(app: FastAPI, conf: Conf, authorized) -> None:
     async def lookup(id_type: str, id_value: str) -> dict[str, Any] | None:
         value = normalize(id_type, id_value)
         if value is None:
-            raise HTTPException(422, f"not a valid {id_type}: {id_value!r}")
+            raise HTTPException(422, f"not a valid {id_type}")
         if id_type in backend.hashed:
             value = hmac_hex(backend.pepper, value)
         try:

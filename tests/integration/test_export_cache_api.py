@@ -215,6 +215,16 @@ def test_unknown_is_404_and_malformed_is_422(api):
     assert get(api, "/v1/lookup/phone/0151 1234").status_code == 422  # not international
 
 
+def test_a_422_does_not_repeat_the_input(api):
+    marker = "q7" * 5000  # 10 KB
+    for path in (f"/v1/profiles/p_{marker}", f"/v1/lookup/email/{marker}@x.com",
+                 f"/v1/lookup/customer_id/{marker}", "/v1/lookup/email/" + marker[:300]):
+        answer = get(api, path)
+        assert answer.status_code == 422, path
+        assert len(answer.content) < 400 and "q7q7" not in answer.text, answer.text[:200]
+        assert answer.json()["detail"]
+
+
 def test_consent_off_serves_only_the_minimum(api):
     body = get(api, "/v1/lookup/email/carla@example.fr").json()
     assert body["profile_id"] == CARLA

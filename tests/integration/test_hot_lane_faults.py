@@ -121,6 +121,12 @@ def test_hot_lane_survives_sigkills_and_a_lost_redis(own_redis, kafka_topic, tmp
             lane = _lane(conf, kafka_topic, log)
             time.sleep(rng.uniform(2.0, 5.0))
             _kill(lane)
+        # Ctrl-C while events flow: a clean stop between two polled batches.
+        lane = _lane(conf, kafka_topic, log)
+        time.sleep(rng.uniform(2.0, 4.0))
+        lane.send_signal(signal.SIGINT)
+        out, _ = lane.communicate(timeout=30)
+        assert lane.returncode == 0 and "hot lane:" in out.splitlines()[-1], out
         lane = _lane(conf, kafka_topic, log)
         time.sleep(3)
         # Redis dies under the running lane and comes back empty.

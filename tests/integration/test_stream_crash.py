@@ -9,6 +9,8 @@ Kills are of two kinds:
   event-log append), after the event-log append (before the metrics row);
 - random: SIGKILL to the whole process group (Python driver and its JVM) at a random moment
   after the restarted job began a micro-batch — in the middle of its writes or after them.
+Two runs of the sequence are stopped cleanly instead: SIGINT, then SIGTERM, sent while a batch
+runs; that batch must finish and the job exit 0 with its summary line.
 The producer runs for the whole kill sequence; at the end, messages already processed are
 sent again byte for byte (duplicates against the event log), and a final availableNow run
 catches up.
@@ -118,6 +120,26 @@ def _resend(topic: str, bootstrap: str, messages: list[Message]) -> None:
     producer.close()
 
 
+STOP_SIGNALS = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM}
+
+
+def _stop_cleanly(root: Path, topic: str, log: Path, sig: signal.Signals) -> None:
+    """Send ``sig`` to the driver while a micro-batch runs: that batch finishes (its metrics
+    line comes out), then the job exits 0 with its summary line."""
+    job = StreamProcess.start(root, topic, log)
+    job.wait_for_start(START_TIMEOUT_S)
+    running = job.started[-1]["batch_started"]
+    size = log.stat().st_size
+    job.proc.send_signal(sig)
+    assert job.wait_exit(START_TIMEOUT_S) == 0, f"{sig.name} did not stop cleanly; see {log}"
+    assert running in [b["batch_id"] for b in job.batches], f"batch {running} was cut short"
+    with open(log, "rb") as f:
+        f.seek(size)
+        said = f.read().decode(errors="replace")
+    assert f"stream stopped on {sig.name}:" in said, said[-2000:]
+    assert "Traceback" not in said, said[-2000:]
+
+
 def run_crash_scenario(
     spark, conf: Conf, topic: str, root: Path, *, plan: list[str], rate: float, seed: int,
     max_random_delay_s: float = 8.0,
@@ -125,8 +147,9 @@ def run_crash_scenario(
     """Produce at ``rate`` for as long as ``plan`` takes, killing the job as it says, then
     re-send some messages already processed, catch up with an availableNow run and return
     what was sent. Plan items: a step name (inject an exit right after it), ``random`` (SIGKILL
-    at a random moment after the run began a batch) or ``random_later`` (the same after the
-    run finished one batch and began the next)."""
+    at a random moment after the run began a batch), ``random_later`` (the same after the
+    run finished one batch and began the next), ``sigint`` / ``sigterm`` (that signal while a
+    batch runs: a clean stop)."""
     rng = random.Random(seed)
     sent: list[Message] = []
     population = synthetic_population(40, seed)
@@ -151,6 +174,9 @@ def run_crash_scenario(
     kills, killed_while_producing = 0, 0
     try:
         for action in plan:
+            if action in STOP_SIGNALS:
+                _stop_cleanly(root, topic, log, STOP_SIGNALS[action])
+                continue
             random_kill = action in {"random", "random_later"}
             job = StreamProcess.start(root, topic, log, fault=None if random_kill else action)
             if random_kill:
@@ -242,7 +268,7 @@ def test_sigkill_at_random_points_loses_nothing_and_counts_nothing_twice(
 ):
     outcome = run_crash_scenario(
         spark, base_conf, kafka_topic, tmp_path / "var",
-        plan=["identity", "random", "profiles", "random_later", "events"],
+        plan=["identity", "random", "sigint", "profiles", "random_later", "sigterm", "events"],
         rate=10, seed=11,
     )
     assert outcome["kills"] >= 5

@@ -12,6 +12,7 @@ import math
 import random
 import subprocess
 import sys
+import threading
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -543,6 +544,22 @@ def test_admit_gives_classifys_verdict_without_the_event():
         assert got == expected, value
         valid += event is not None
     assert 300 <= valid < len(records)  # both verdicts really exercised
+
+
+def test_nesting_to_jacksons_limit_gets_a_verdict_not_a_recursion_error():
+    """A string field given an object nested 990 deep (Jackson allows 1000): Spark keeps it as
+    its compact JSON text; the emulator must reach that verdict, also in a thread."""
+    nested: object = 1
+    for _ in range(990):
+        nested = {"a": nested}
+    value = json.dumps(with_props(sku=nested)).encode()
+    want = json.dumps(nested, separators=(",", ":"))
+    results: list = []
+    worker = threading.Thread(target=lambda: results.append(v.classify(value, SENT_MS, PARAMS)))
+    worker.start()
+    worker.join()
+    for event, why in (v.classify(value, SENT_MS, PARAMS), *results):
+        assert why is None and event["properties"]["sku"] == want
 
 
 def test_fast_path_declines_what_it_cannot_vouch_for():

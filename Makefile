@@ -8,12 +8,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
+# WORKERS=2: two pytest-xdist workers, a file's tests on one worker (tests/conftest.py). Not the
+# default: on a 2-core machine it was slower than one process (docs/performance.md, CI).
+WORKERS ?= 0
+XDIST := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 ifdef FAST
 PYTEST_ARGS += --skip-slow
 endif
 
 .PHONY: help setup system-deps demo test test-fast test-long lint format services-up services-down \
-        services-status kafka-up kafka-down redis-up redis-down mlflow-ui generate produce stream hot history nightly segment-report serve-api chatbot-demo bench clean
+        services-status kafka-up kafka-down redis-up redis-down mlflow-ui notebooks generate produce stream hot history nightly segment-report serve-api chatbot-demo bench clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,13 +43,13 @@ demo: setup services-up ## run the whole platform end to end on embedded default
 	@$(BIN)/python -m jobs.demo
 
 test: setup ## run the test suite (FAST=1 skips slow end-to-end tests)
-	@PROFILAKE_ENV=test $(BIN)/pytest $(PYTEST_ARGS)
+	@PROFILAKE_ENV=test $(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
 test-fast: ## run the tests without the slow end-to-end ones
 	@$(MAKE) --no-print-directory test FAST=1
 
 test-long: setup ## run the whole suite plus the long soak tests (14-kill crash run)
-	@PROFILAKE_ENV=test $(BIN)/pytest --run-long $(PYTEST_ARGS)
+	@PROFILAKE_ENV=test $(BIN)/pytest $(XDIST) --run-long $(PYTEST_ARGS)
 
 lint: setup ## check style with ruff
 	@$(BIN)/ruff check pipelines jobs tests
@@ -77,6 +81,10 @@ redis-down: ## stop only Redis
 
 mlflow-ui: setup ## serve the MLflow UI for the local sqlite store on 127.0.0.1:5000
 	@$(BIN)/profilake-services mlflow-ui
+
+notebooks: setup ## open JupyterLab on notebooks/ over the demo's lakehouse (PROFILAKE_ENV=local)
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,notebooks]'
+	@PROFILAKE_ENV=local $(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --notebook-dir notebooks
 
 generate: setup ## generate source files (CUSTOMERS=, DAYS=)
 	@$(BIN)/profilake-generate $(if $(CUSTOMERS),--customers $(CUSTOMERS)) $(if $(DAYS),--days $(DAYS))

@@ -181,3 +181,17 @@ def test_deferred_results_are_appended_in_one_commit(spark, catalog):
     # The empty create, then one append holding both rows.
     history = results.history().orderBy("version").collect()
     assert [h.operationMetrics.get("numOutputRows") for h in history] == ["0", "2"]
+
+
+def test_table_version_is_the_latest_commit_of_the_log(spark, tmp_path):
+    """What DESCRIBE HISTORY calls the latest version, and None where no table is."""
+    from pipelines.gate.delta_io import table_version
+
+    path = str(tmp_path / "versions")
+    assert table_version(spark, path) is None
+    for expected in range(3):
+        spark.range(2).write.format("delta").mode("append").save(path)
+        latest = DeltaTable.forPath(spark, path).history(1).first()["version"]
+        assert table_version(spark, path) == latest == expected
+    assert table_version(spark, str(tmp_path / "missing")) is None
+    assert not (tmp_path / "missing").exists(), "asking for a version created a folder"

@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 
 from pipelines.catalog import Catalog
 from pipelines.config import Conf, load_conf
-from pipelines.session import get_spark
+from pipelines.session import get_spark, jvm_log
 
 
 def banner(text: str) -> None:
@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     step_chatbot(conf)
     banner(
         f"Done in {time.perf_counter() - started:,.0f}s · tables under "
-        f"{conf.path('paths.lakehouse')} · `make mlflow-ui` for MLflow"
+        f"{conf.path('paths.lakehouse')} · Spark's own log {jvm_log(conf)} · "
+        "`make mlflow-ui` for MLflow"
     )
     return 0
 

@@ -68,7 +68,7 @@ def table_version(spark: SparkSession, path: str) -> int | None:
     Read from the transaction log the way Delta itself does before a write (``DeltaLog``'s
     ``update``: a listing of ``_delta_log`` from the last checkpoint), not with DESCRIBE
     HISTORY: that runs a Spark job, ~0.1 s per call and 12 calls per micro-batch (measured
-    in docs/performance.md), where this takes a few milliseconds."""
+    in docs/performance.md), where this takes tens of milliseconds at most."""
     jvm = spark._jvm
     none = jvm.scala.Option.empty()
     log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)

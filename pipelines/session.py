@@ -45,8 +45,11 @@ def get_spark(conf: Conf, app_name: str) -> SparkSession:
     )
     packages = [str(p) for p in conf.get("spark.packages")]
     ivy_dir = resolve_location(conf.get("spark.ivy_dir"), conf.project_dir)
-    resolved = None if under_spark_submit() else resolved_jars(ivy_dir, packages)
-    if not under_spark_submit():
+    local = not under_spark_submit()
+    # Only a call that launches the JVM decides its jars and where its output goes.
+    launches = local and SparkContext._gateway is None
+    resolved = resolved_jars(ivy_dir, packages) if local else None
+    if local:
         java_options = f"-Dderby.system.home={conf.path('paths.root')} " + str(
             conf.get("spark.driver_java_options") or ""
         )
@@ -64,13 +67,13 @@ def get_spark(conf: Conf, app_name: str) -> SparkSession:
         )
     for key, value in conf.get("spark.settings").items():
         builder = builder.config(key, str(value))
-    if under_spark_submit() or SparkContext._gateway is not None:
-        spark = builder.getOrCreate()  # the JVM runs already: its output goes where it went
-    else:
+    if launches:
         with jvm_output_to(jvm_log(conf)):
             spark = builder.getOrCreate()
+    else:
+        spark = builder.getOrCreate()  # the JVM runs already: its output goes where it went
     spark.sparkContext.setLogLevel("WARN")
-    if not under_spark_submit() and not resolved:
+    if launches and not resolved:
         remember_jars(ivy_dir, packages, spark.sparkContext.getConf().get("spark.jars", ""))
     return spark
 
@@ -91,10 +94,14 @@ def resolved_jars(ivy_dir: str, packages: list[str]) -> list[str] | None:
     if not listing.is_file():
         return None
     jars = [j for j in listing.read_text().split() if j]
-    local = [urlparse(j).path if urlparse(j).scheme == "file" else j for j in jars]
-    if not jars or not all(Path(j).is_file() for j in local):
+    if not jars or not all(_on_disk(j) for j in jars):
         return None
     return jars
+
+
+def _on_disk(jar: str) -> bool:
+    url = urlparse(jar)
+    return Path(url.path if url.scheme == "file" else jar).is_file()
 
 
 def remember_jars(ivy_dir: str, packages: list[str], jars: str) -> None:

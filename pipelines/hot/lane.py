@@ -51,6 +51,8 @@ class HotSettings:
     fetch_max_wait_ms: int
     dedupe_window_s: int
     sweep_after_s: float
+    session_timeout_ms: int
+    instance_id: str | None
     parse: ParseParams
 
     @classmethod
@@ -66,6 +68,8 @@ class HotSettings:
             fetch_max_wait_ms=int(h.get("fetch_max_wait_ms")),
             dedupe_window_s=int(h.get("dedupe_window_s")),
             sweep_after_s=float(h.get("sweep_after_s")),
+            session_timeout_ms=int(h.get("session_timeout_ms")),
+            instance_id=str(h.get("instance_id") or "") or None,
             parse=ParseParams.from_conf(conf),
         )
 
@@ -151,6 +155,9 @@ class HotLane:
             max_poll_records=s.max_poll_records,
             fetch_max_wait_ms=s.fetch_max_wait_ms,
             consumer_timeout_ms=1000,
+            session_timeout_ms=s.session_timeout_ms,
+            heartbeat_interval_ms=max(1, s.session_timeout_ms // 3),
+            group_instance_id=s.instance_id,
         )
         self.consumer.subscribe(list(s.topics), listener=Seek())
 

@@ -52,6 +52,9 @@ def _lane(conf: Conf, topic: str, log: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "jobs.hot_lane", "--env", "test", "--topic", topic,
            "--set", f"cache.prefix={conf.get('cache.prefix')}",
            "--set", f"hot.group_id={conf.get('hot.group_id')}",
+           # Static membership: the restarted lane takes its partitions back at once, so the
+           # next kill lands while it applies (not while the group waits out the dead member).
+           "--set", "hot.instance_id=fault-lane",
            "--set", f"redis.port={conf.get('redis.port')}"]
     env = {**os.environ, "PROFILAKE_ENV": "test"}
     return subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE,

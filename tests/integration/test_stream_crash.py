@@ -9,8 +9,10 @@ Kills are of two kinds:
   event-log append), after the event-log append (before the metrics row);
 - random: SIGKILL to the whole process group (Python driver and its JVM) at a random moment
   after the restarted job began a micro-batch — in the middle of its writes or after them.
-Two runs of the sequence are stopped cleanly instead: SIGINT, then SIGTERM, sent while a batch
-runs; that batch must finish and the job exit 0 with its summary line.
+Some runs of the sequence are stopped cleanly instead (SIGINT in CI, SIGTERM too in the long
+run), sent while a batch runs; that batch must finish and the job exit 0 with its summary line.
+CI's sequence has each kind once (every start is a JVM and a cold micro-batch, ~60 s); the long
+run repeats them at every step boundary.
 The producer runs for the whole kill sequence; at the end, messages already processed are
 sent again byte for byte (duplicates against the event log), and a final availableNow run
 catches up.
@@ -270,10 +272,9 @@ def test_sigkill_at_random_points_loses_nothing_and_counts_nothing_twice(
 ):
     outcome = run_crash_scenario(
         spark, base_conf, kafka_topic, tmp_path / "var",
-        plan=["identity", "random", "sigint", "profiles", "random_later", "sigterm", "events"],
-        rate=10, seed=11,
+        plan=["identity", "random", "sigint", "profiles", "events"], rate=10, seed=11,
     )
-    assert outcome["kills"] >= 5
+    assert outcome["kills"] == 4
     assert outcome["killed_while_producing"] >= 1
     assert outcome["replayed"] >= 1, "no replay of a partly committed batch was exercised"
     check_against_oracle(spark, base_conf, outcome)
@@ -282,9 +283,9 @@ def test_sigkill_at_random_points_loses_nothing_and_counts_nothing_twice(
 @pytest.mark.long
 def test_long_crash_run(spark, base_conf, kafka_topic, tmp_path):
     plan = ["identity", "random", "random_later", "profiles", "random_later", "merged_deleted",
-            "random", "events", "random_later", "quarantine", "random_later", "random",
-            "metrics", "random_later"]
+            "sigint", "random", "events", "random_later", "quarantine", "random_later",
+            "sigterm", "random", "metrics", "random_later"]
     outcome = run_crash_scenario(spark, base_conf, kafka_topic, tmp_path / "var", plan=plan,
                                  rate=20, seed=23, max_random_delay_s=20.0)
-    assert outcome["kills"] == len(plan)
+    assert outcome["kills"] == len(plan) - 2
     check_against_oracle(spark, base_conf, outcome)

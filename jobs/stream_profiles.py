@@ -28,6 +28,7 @@ import threading
 import time
 
 from pipelines.config import load_conf, relocated
+from pipelines.gate.validate import preload as preload_gate
 from pipelines.session import get_spark
 from pipelines.stream.runner import start_profile_stream, stop_between_batches
 from pipelines.stream.settings import StreamSettings, stream_conf
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, on_signal)
 
     stop_on_signals()
+    preload_gate()  # while the JVM starts: the first micro-batch then finds GX imported
     spark = get_spark(conf, "profilake-stream")
     stop_on_signals()
     batches, records, new_events = 0, 0, 0

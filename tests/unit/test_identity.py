@@ -633,6 +633,20 @@ def test_write_identity_lands_links_and_merges_through_the_gate(spark, conf):
     reports = write_identity(catalog, run1)
     assert set(reports) == {"identity_links"}  # no merges: nothing appended
     stored = spark.read.format("delta").load(catalog.path("identity_links"))
+    # …but the merges table exists, empty, so docs/identity.md's audit query runs.
+    no_merges = spark.read.format("delta").load(catalog.path("identity_merges"))
+    assert no_merges.columns == [
+        "survivor_profile_id", "merged_profile_id", "id_type", "id_value", "record_id",
+        "merged_at", "merged_profile_created_at",
+    ]
+    assert no_merges.count() == 0
+    no_merges.createOrReplaceTempView("identity_merges")
+    stored.createOrReplaceTempView("identity_links")
+    audit = spark.sql(
+        "SELECT m.* FROM identity_merges m JOIN identity_links l"
+        " ON l.id_type = m.id_type AND l.id_value = m.id_value WHERE l.shared"
+    )
+    assert audit.collect() == []
 
     run2 = resolve(
         observations(

@@ -50,6 +50,7 @@ from typing import Any
 
 from pipelines.events.params import ParseParams
 from pipelines.schemas.contract import (
+    EMAIL_PATTERN,
     EVENT_TYPES,
     IDENTIFIER_TYPES,
     REQUIRED_PROPERTIES,
@@ -95,7 +96,6 @@ CALLING_CODES: dict[str, str] = {
     "AT": "43", "CH": "41", "DK": "45", "NO": "47", "FI": "358", "AU": "61", "NZ": "64",
     "JP": "81", "IN": "91", "BR": "55", "MX": "52",
 }
-EMAIL_PATTERN = r"^[a-z0-9._%+'-]+@[a-z0-9.-]+\.[a-z]{2,}$"
 ISO_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$"
 NUMBER_TEXT = r"^-?[0-9]+(\.[0-9]+)?$"
 SOCIAL_PATTERN = r"^([^:]+):(.+)$"

@@ -4,8 +4,9 @@ Definitions (docs/features.md):
 - An *order* is an ``order_placed`` event's ``order_id`` (placed twice, it counts once: its
   earliest placement's date, the larger amount). Its *net amount* is the placed amount
   (``base_amounts.amount``, base currency) less refunds for that ``order_id`` up to as_of,
-  never below 0. An order is *refunded* when those refunds reach 99 % of the amount
-  (conversion rounding); partly refunded orders still count. Refunds naming an order that
+  never below 0. An order is *refunded* when those refunds are more than 0 and
+  reach 99 % of the amount (conversion rounding), so a 0 order without refund is an order;
+  partly refunded orders still count. Refunds naming an order that
   is not in the log cannot be attributed and are ignored.
 - ``orders_<N>d`` / ``orders_lifetime``: non-refunded orders placed in the window (the last N
   days ending on as_of, inclusive) / ever.

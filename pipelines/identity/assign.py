@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pipelines.identity.graph import identifier_rows
+from pipelines.identity.graph import DEVICE_TYPES, identifier_rows
 from pipelines.identity.params import IdentityParams
 
 
@@ -14,8 +14,10 @@ def assign_profiles(
 ) -> DataFrame:
     """(record_id, profile_id) for every distinct record of ``observations``.
 
-    A record belongs to the profile its usable identifiers link to (after ``resolve`` they all
-    link to the same one; should stale links disagree, the smallest id wins). Denied
+    A record belongs to the profile its usable non-device identifiers link to (after
+    ``resolve`` they all link to the same one; should stale links disagree, the smallest id
+    wins); its device decides only when no other identifier of the record is linked. A weak
+    device's link row may hold another person's profile (docs/identity.md, "Devices"). Denied
     identifiers are never in the links; shared ones link no profile. A record whose only
     identifiers are denied or shared gets ``profile_id = null``: the caller quarantines it
     with a reason (e.g. "identifiers denied or shared: no profile") instead of guessing.
@@ -30,8 +32,10 @@ def assign_profiles(
     usable = links.where(
         F.col("profile_id").isNotNull() & ~F.coalesce(F.col("shared"), F.lit(False))
     ).select("id_type", "id_value", "profile_id")
+    on_device = F.col("id_type").isin(list(DEVICE_TYPES))
     per_record = rows.join(usable, ["id_type", "id_value"]).groupBy("record_id").agg(
-        F.min("profile_id").alias("profile_id")
+        F.coalesce(F.min(F.when(~on_device, F.col("profile_id"))), F.min("profile_id"))
+        .alias("profile_id")
     )
     records = observations.select(F.col("record_id").cast("string").alias("record_id")).distinct()
     return records.join(per_record, "record_id", "left")

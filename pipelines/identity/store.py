@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipelines.catalog import Catalog
 from pipelines.gate import GateReport, Txn, gated_write
-from pipelines.gate.delta_io import add_missing_columns
+from pipelines.gate.delta_io import add_missing_columns, ensure_table
 from pipelines.identity.resolve import IdentityResult
 from pipelines.identity.schemas import LINK_KEY, LINKS, LINKS_ADDED_LATER
 
@@ -23,8 +23,10 @@ def write_identity(
     finds the same merges and — with the same ``txn`` — skips the merges already committed and
     writes the links. The other order would lose the merge record, because rerunning against
     repointed links finds nothing left to merge. Without a ``txn`` a rerun appends its merges
-    again. Empty frames are not written (no empty commits). A links table written before
-    ``LINKS_ADDED_LATER`` existed gets those columns first.
+    again. Empty frames are not written (no empty commits), but ``identity_merges`` is
+    created empty on the first call, so audit queries over it work on a lakehouse that has
+    seen no merge yet. A links table written before ``LINKS_ADDED_LATER`` existed gets those
+    columns first.
 
     Returns:
         The gate report of each table written, by table name.
@@ -32,6 +34,9 @@ def write_identity(
     reports: dict[str, GateReport] = {}
     if not result.merges.isEmpty():
         reports[MERGES_TABLE] = gated_write(catalog, result.merges, MERGES_TABLE, txn=txn)
+    else:
+        # Outside the txn (ensure_table's rule), so a later merge append is not skipped.
+        ensure_table(result.merges, catalog.table(MERGES_TABLE))
     if not result.links.isEmpty():
         add_missing_columns(result.links.sparkSession, catalog.path(LINKS_TABLE), _ADDED_LATER)
         reports[LINKS_TABLE] = gated_write(

@@ -1,6 +1,8 @@
 """Identifier normalization (ARCHITECTURE §3.4), as Spark column expressions.
 
-- email: trimmed and lower-cased; kept only if it looks like ``local@domain.tld``.
+- email: trimmed and lower-cased (Unicode case mapping, so ``ZOË@X.DE`` is ``zoë@x.de``);
+  kept only if it matches ``EMAIL_PATTERN`` (pipelines/schemas/contract.py): internationalized
+  addresses are accepted.
 - phone: E.164 (``+`` and 8–15 digits). ``00`` and ``+`` prefixes are international; a
   national number takes its calling code from the record's country (ISO-2), and a leading
   trunk ``0`` is dropped. Without a usable country the number cannot be placed and is null.
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
+
+from pipelines.schemas.contract import EMAIL_PATTERN
 
 # ISO-3166 alpha-2 -> calling code, for the countries customers come from.
 CALLING_CODES: dict[str, str] = {
@@ -41,7 +45,6 @@ CALLING_CODES: dict[str, str] = {
     "BR": "55",
     "MX": "52",
 }
-EMAIL_PATTERN = r"^[a-z0-9._%+'-]+@[a-z0-9.-]+\.[a-z]{2,}$"
 
 
 def blank_to_null(col: Column) -> Column:

@@ -3,8 +3,10 @@
 Business rules:
 - Static attributes (first_name, last_name, country, language, account_tier…) are the value of
   the latest ``profile_updated`` by event time; each keeps its ``*_set_at``.
-- Net spend = gross order amounts − refunds, in the base currency. Windowed orders/spend count
-  order days within the last N days before ``as_of`` (refunds on the day they happen).
+- Spend, in the base currency: ``gross_spend`` = Σ ``order_placed`` amounts (a state sum,
+  0 without orders); ``net_spend`` = gross_spend − Σ ``order_refunded`` amounts, rounded to
+  cents (0 without orders or refunds). Windowed orders/spend count order days within the last
+  N days before ``as_of`` (refunds on the day they happen).
 - Open tickets: tickets whose latest status is neither solved nor closed.
 - The cart replays the latest cart events in event-time order: ``add_to_cart`` adds quantity to
   its sku, ``remove_from_cart`` removes the sku, ``order_placed`` removes what was bought.

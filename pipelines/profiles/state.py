@@ -103,7 +103,9 @@ def unit_states(events: DataFrame) -> DataFrame:
         .alias("consent"),
         _count(_is("order_placed")).alias("orders_count"),
         _count(_is("order_refunded")).alias("refunds_count"),
-        _when(_is("order_placed"), amount).alias("gross_spend"),
+        # 0, not null, without orders: a profile that never ordered has spent nothing
+        # (net_spend is 0 there too), and every path (fold, merge, old null states) agrees.
+        F.coalesce(_when(_is("order_placed"), amount), F.lit(0.0)).alias("gross_spend"),
         _when(_is("order_refunded"), amount).alias("refunded_amount"),
         _when(
             _is("order_placed"),

@@ -61,6 +61,7 @@ def empty() -> State:
     """The monoid's identity: merging it changes nothing."""
     state: State = {f: None for f in STATE_FIELDS}
     state.update({c: 0 for c in _COUNTS})
+    state["gross_spend"] = 0.0  # nothing ordered, nothing spent (state.py's unit states)
     state.update(
         sources=[], attributes={}, order_days={}, tickets={}, categories={}, cart_events=[]
     )
@@ -145,7 +146,7 @@ def unit_state(event: Mapping[str, Any]) -> State:
         ),
         "orders_count": 1 if placed else 0,
         "refunds_count": 1 if refunded else 0,
-        "gross_spend": amount if placed else None,
+        "gross_spend": amount if placed and amount is not None else 0.0,  # as state.py
         "refunded_amount": amount if refunded else None,
         "first_order": order,
         "last_order": order,

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import re
 
-# Same as pipelines.normalize.identifiers.EMAIL_PATTERN (a test keeps them equal); not imported
-# because that module needs pyspark and the API process does not load it.
-EMAIL_PATTERN = r"^[a-z0-9._%+'-]+@[a-z0-9.-]+\.[a-z]{2,}$"
+from pipelines.schemas.contract import EMAIL_PATTERN  # the pipeline's, without pyspark
+
 ID_TYPES = ("customer_id", "email", "phone", "device_id", "anonymous_id", "social_handle")
 PROFILE_ID_PATTERN = r"^p_[0-9a-f]{16}$"
 

@@ -14,7 +14,7 @@ Supported:
   subscripts (``open_ticket_ids[0]``, ``identifiers['email']``);
 - ``AND``, ``OR``, ``NOT``, ``= == != <> < <= > >= <=>``, ``[NOT] IN (…)``,
   ``[NOT] BETWEEN … AND …``, ``IS [NOT] NULL|TRUE|FALSE``, ``+ - * /``, ``||``, parentheses;
-- functions ``concat``, ``coalesce``, ``lower``, ``upper``, ``array_contains``.
+- functions ``concat``, ``concat_ws``, ``coalesce``, ``lower``, ``upper``, ``array_contains``.
 
 Semantics (as Spark's): SQL three-valued logic (NULL propagates; ``false AND NULL`` is false,
 ``true OR NULL`` true; ``x IN (…, NULL)`` is NULL when no element matches); ``/`` is double
@@ -383,7 +383,7 @@ _CMP = {
     ">": lambda o: o > 0,
     ">=": lambda o: o >= 0,
 }
-_FUNCTIONS = ("concat", "coalesce", "lower", "upper", "array_contains")
+_FUNCTIONS = ("concat", "concat_ws", "coalesce", "lower", "upper", "array_contains")
 
 
 class _Parser:
@@ -655,8 +655,12 @@ class _Parser:
         arity = {"lower": 1, "upper": 1, "array_contains": 2}.get(name)
         if (arity is not None and len(args) != arity) or (name == "coalesce" and not args):
             raise self.error(f"{name}() takes {arity or 'at least 1'} argument(s), got {len(args)}")
+        if name == "concat_ws" and not args:
+            raise self.error("concat_ws() takes at least 1 argument(s), got 0")
         if name == "concat":
             return self.concat(args)
+        if name == "concat_ws":
+            return self.concat_ws(args[0], args[1:])
         if name == "coalesce":
             return self.coalesce(args)
         if name == "array_contains":
@@ -682,6 +686,34 @@ class _Parser:
             return "".join(to_spark_string(v, t) or "" for v, t in zip(values, types, strict=True))
 
         return self.node(fn, type_)
+
+    def concat_ws(self, sep: Compiled, parts: list[Compiled]) -> Compiled:
+        """Spark's ``concat_ws``: null only when the separator is; null parts and null array
+        elements are skipped; arrays contribute their elements."""
+        for a in (sep, *parts):
+            if _category(a.type) in ("struct", "map"):
+                raise self.error(f"concat_ws() of {_name(a.type)}: strings or arrays only")
+        if _category(sep.type) == "array":
+            raise self.error("concat_ws() separator must be a string, got array")
+        fsep, fns = sep.fn, [(a.fn, a.type) for a in parts]
+
+        def fn(env: Env) -> Any:
+            separator = to_spark_string(fsep(env), sep.type)
+            if separator is None:
+                return None
+            texts: list[str] = []
+            for f, type_ in fns:
+                value = f(env)
+                items = value if isinstance(value, list) else [value]
+                for item in items:
+                    if isinstance(item, list | Mapping):
+                        raise RuleError("concat_ws() of a nested array or struct")
+                    text = to_spark_string(item, "any" if isinstance(value, list) else type_)
+                    if text is not None:
+                        texts.append(text)
+            return separator.join(texts)
+
+        return self.node(fn, "string")
 
     def coalesce(self, args: list[Compiled]) -> Compiled:
         type_ = _common([a.type for a in args])

@@ -198,7 +198,7 @@ def test_every_response_carries_version_as_of_and_staleness(api, served):
         "follow_up_open_ticket",
     ]
     assert (
-        body["next_best_actions"][1]["hint"] == "Open ticket T-9 is pending: give a status update."
+        body["next_best_actions"][1]["hint"] == "Open tickets: T-9. Give a status update."
     )
     anna = get(api, f"/v1/profiles/{ANNA}").json()
     assert anna["complementary_category"] == "home"

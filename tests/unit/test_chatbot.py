@@ -6,8 +6,7 @@ import pytest
 
 from pipelines.chatbot.bot import ChatBot
 from pipelines.chatbot.intents import detect_intent
-from pipelines.normalize.identifiers import EMAIL_PATTERN as PIPELINE_EMAIL_PATTERN
-from pipelines.serving.identifiers import EMAIL_PATTERN, normalize
+from pipelines.serving.identifiers import normalize
 
 
 @pytest.mark.parametrize(
@@ -85,7 +84,3 @@ def test_no_profile_or_no_consent_gets_generic_answers():
 )
 def test_lookup_values_normalize_like_the_pipeline(id_type, value, normalized):
     assert normalize(id_type, value) == normalized
-
-
-def test_email_pattern_matches_the_pipelines():
-    assert EMAIL_PATTERN == PIPELINE_EMAIL_PATTERN

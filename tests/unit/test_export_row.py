@@ -105,6 +105,11 @@ def test_values_render_as_spark_casts_them():
     assert value("ids[1]", ids=["a", "b"]) == "b"
     assert value("m['k']", m={"k": 1}) == 1
     assert value("array_contains(a, 'z')", a=["x", None]) is None
+    # concat_ws skips null parts and null array elements; only a null separator gives null.
+    assert value("concat_ws(', ', ids, s, 'z')", ids=["a", None, "b"], s=None) == "a, b, z"
+    assert value("concat_ws('-', ids)", ids=[]) == ""
+    assert value("concat_ws('-', ids)", ids=None) == ""
+    assert value("concat_ws(s, 'a')", s=None) is None
 
 
 @pytest.mark.parametrize(
@@ -144,6 +149,9 @@ def test_runtime_failures_spark_shares(sql):
         ("lower(s, s) = 'x'", "lower() takes 1"),
         ("coalesce(s, 1) = 'x'", "mixed types"),
         ("concat('a', ids) = 'x'", "strings or arrays only"),
+        ("concat_ws() = 'x'", "concat_ws() takes at least 1"),
+        ("concat_ws(ids, 'a') = 'x'", "separator must be a string"),
+        ("concat_ws(',', last_ticket) = 'x'", "strings or arrays only"),
         ("'a' 'b' = s", "adjacent string literals"),
         ("NOT", "found the end"),
         ("", "empty expression"),
@@ -324,6 +332,13 @@ EXTRA_RULES = (
     ),
     ActionRule("csat", "NOT avg_csat >= 3 AND -orders_30d <= 0", "c", priority=3),
     ActionRule("cart_match", "array_contains(cart.category, complementary_category)", "m", 0),
+    ActionRule(
+        "joined",
+        "open_tickets >= 0",
+        "",
+        priority=4,
+        hint_sql="concat_ws(' / ', recent_categories, first_name, open_ticket_ids, orders_30d)",
+    ),
 )
 PARAMS = [
     CONF_PARAMS,

@@ -14,7 +14,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from pipelines.features import FeatureParams, build_features
-from pipelines.features.rfm import rfm_label
+from pipelines.features.rfm import order_facts, rfm_label
 from tests.events_factory import event, events_df
 
 AS_OF = date(2026, 9, 30)
@@ -276,3 +276,22 @@ def test_rfm_label_rules(spark):
     df = spark.createDataFrame([row[:3] for row in LABELS], "r int, f int, m int")
     got = df.select("r", "f", "m", rfm_label(F.col("r"), F.col("f"), F.col("m"))).collect()
     assert [tuple(r) for r in got] == LABELS
+
+
+def test_an_order_is_refunded_only_by_a_refund_above_zero_reaching_99_percent(spark):
+    """docs/features.md: refunded when refunds are > 0 and reach 99 % of the amount; a free
+    order without refund stays an order."""
+    p = "refunds"
+    rows = [
+        _order("o1", "2026-09-01T10:00:00", "FREE", 0.0, p),  # no refund: an order
+        _order("o2", "2026-09-01T11:00:00", "FREE-REFUNDED", 0.0, p),
+        _refund("r2", "2026-09-02T10:00:00", "FREE-REFUNDED", 5.0, p),  # > 0 and ≥ 99 % of 0
+        _order("o3", "2026-09-01T12:00:00", "ROUNDED", 100.0, p),
+        _refund("r3", "2026-09-02T11:00:00", "ROUNDED", 99.0, p),  # exactly 99 %
+        _order("o4", "2026-09-01T13:00:00", "PARTLY", 100.0, p),
+        _refund("r4", "2026-09-02T12:00:00", "PARTLY", 98.99, p),  # below 99 %
+    ]
+    facts = order_facts(events_df(spark, rows), AS_OF).collect()
+    assert {r.order_id: r.is_refunded for r in facts} == {
+        "FREE": False, "FREE-REFUNDED": True, "ROUNDED": True, "PARTLY": False,
+    }

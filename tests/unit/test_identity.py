@@ -148,6 +148,45 @@ def test_a_login_on_a_device_stops_it_linking_new_cookies_in_later_batches(spark
     assert run3.merges.count() == 0
 
 
+def test_a_weak_device_places_only_records_that_carry_nothing_else(spark):
+    """A library PC (three cookies, K = 2): each cookie's record stays with its own visitor,
+    and only the records carrying the PC alone share the PC's profile — even where the PC's
+    profile id sorts before a visitor's."""
+    obs = observations(
+        spark,
+        *[(f"r{i}", i, {"device_id": "pc", "anonymous_id": f"b-{i}"}) for i in (1, 2, 3)],
+        ("r8", 8, {"device_id": "pc"}),
+        ("r9", 9, {"device_id": "pc"}),
+    )
+    links = resolve(obs, empty_links(spark), PARAMS, now=RUN1).links
+    pc = pid("device_id:pc")  # its own component: the records carrying it alone
+    assert profiles(links)[("device_id", "pc")] == pc
+    assert assigned(obs, links) == {
+        **{f"r{i}": pid(f"anonymous_id:b-{i}") for i in (1, 2, 3)}, "r8": pc, "r9": pc,
+    }
+
+
+def test_a_family_tablet_holding_a_customers_profile_never_places_another_visitor_there(spark):
+    """The tablet's link row holds the mother's profile (she logged in on it); a child's
+    anonymous visit on it stays the child's, whichever profile id sorts first."""
+    mum = pid("anonymous_id:a-mum")
+    kid = pid("anonymous_id:a-kid-1")
+    assert kid > mum  # so "smallest profile id of the record" would pick the mother's
+    run1 = resolve(
+        observations(spark, ("r1", 0, {"customer_id": "C1", "device_id": "tab",
+                                        "anonymous_id": "a-mum"})),
+        empty_links(spark), PARAMS, now=RUN1,
+    )
+    obs = observations(
+        spark,
+        ("r2", 1, {"customer_id": "C1", "device_id": "tab"}),
+        ("r3", 2, {"device_id": "tab", "anonymous_id": "a-kid-1"}),
+    )
+    links = apply_links(run1.links, resolve(obs, run1.links, PARAMS, now=RUN2).links)
+    assert profiles(links)[("device_id", "tab")] == mum
+    assert assigned(obs, links) == {"r2": mum, "r3": kid}
+
+
 def test_transitive_chain_email_customer_id_device_is_one_profile(spark):
     obs = observations(
         spark,
@@ -594,6 +633,20 @@ def test_write_identity_lands_links_and_merges_through_the_gate(spark, conf):
     reports = write_identity(catalog, run1)
     assert set(reports) == {"identity_links"}  # no merges: nothing appended
     stored = spark.read.format("delta").load(catalog.path("identity_links"))
+    # …but the merges table exists, empty, so docs/identity.md's audit query runs.
+    no_merges = spark.read.format("delta").load(catalog.path("identity_merges"))
+    assert no_merges.columns == [
+        "survivor_profile_id", "merged_profile_id", "id_type", "id_value", "record_id",
+        "merged_at", "merged_profile_created_at",
+    ]
+    assert no_merges.count() == 0
+    no_merges.createOrReplaceTempView("identity_merges")
+    stored.createOrReplaceTempView("identity_links")
+    audit = spark.sql(
+        "SELECT m.* FROM identity_merges m JOIN identity_links l"
+        " ON l.id_type = m.id_type AND l.id_value = m.id_value WHERE l.shared"
+    )
+    assert audit.collect() == []
 
     run2 = resolve(
         observations(

@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from pipelines.profiles import finalize_local, state_local
 from pipelines.profiles.finalize import finalize
 from pipelines.profiles.state import fold_events, merge_states
 from tests.events_factory import event, events_df, ts
@@ -61,6 +62,24 @@ def test_spend_is_net_of_refunds_and_windowed_before_as_of(spark):
     assert (p.orders_30d, p.spend_30d) == (2, 100.0)  # B and C, minus C's refund
     assert (p.orders_365d, p.spend_365d) == (3, 300.0)
     assert p.last_order_id == "C" and p.first_order_at == ts("2026-05-01T10:00:00")
+
+
+def test_a_profile_without_orders_has_spent_zero_gross_and_net_in_both_engines(spark):
+    """gross_spend and net_spend are 0 (not null) when nothing was ordered; avg_order_value
+    stays null (no orders to average over)."""
+    rows = [
+        event("v1", "page_view", "2026-09-20T10:00:00", url="/", session_id="s1"),
+        event("t1", "ticket_opened", "2026-09-21T10:00:00", ticket_id="T-1", channel="chat",
+              priority="low", category="billing", status="open"),
+    ]
+    p = _profile(spark, rows)
+    assert (p.orders_count, p.gross_spend, p.net_spend, p.avg_order_value) == (0, 0.0, 0.0, None)
+
+    state = state_local.empty()
+    for row in rows:
+        state = state_local.merge(state, state_local.unit_state(row))
+    local = finalize_local.finalize(state, AS_OF)
+    assert (state["gross_spend"], local["net_spend"], local["avg_order_value"]) == (0.0, 0.0, None)
 
 
 def test_cart_adds_removes_and_is_cleared_by_what_was_ordered(spark):

@@ -44,6 +44,14 @@ def _mentions(raw: Column) -> Column:
     )
 
 
+def record_count(raw: Column) -> Column:
+    """Source records in one bronze row (a whole document): its mentions, or 1 for a file that
+    is not a mentions document, which is quarantined whole as one record."""
+    mentions = _mentions(raw)
+    # Explicit: size(null) is -1 or null depending on spark.sql.legacy.sizeOfNull.
+    return F.when(mentions.isNull(), F.lit(1)).otherwise(F.size(mentions))
+
+
 def normalize_social(bronze: DataFrame, rules: Rules) -> Normalized:
     files = bronze.withColumn("_mentions", _mentions(F.col("raw")))
     bad_files = files.where(F.col("_mentions").isNull()).select(

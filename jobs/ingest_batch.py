@@ -18,7 +18,7 @@ import sys
 from datetime import UTC, datetime
 
 from pipelines.config import load_conf
-from pipelines.ingest.flow import run_ingest
+from pipelines.ingest.flow import IngestReport, run_ingest
 from pipelines.ingest.sources import SOURCES
 from pipelines.session import get_spark
 
@@ -33,12 +33,23 @@ def main(argv: list[str] | None = None) -> int:
     spark = get_spark(conf, "profilake-ingest-batch")
     now = datetime.now(UTC).replace(tzinfo=None)
     report = run_ingest(spark, conf, args.sources, now, with_profiles=not args.skip_profiles)
-    print(f"files: {report.files}  bronze rows: {report.bronze_rows}")
-    print(
-        f"new events: {report.events_new:,}  rejected: {report.rejected:,}  "
-        f"merges: {report.merges:,}  profiles: {report.profiles:,}"
-    )
+    for line in summary_lines(report):
+        print(line)
     return 0
+
+
+def summary_lines(report: IngestReport) -> list[str]:
+    """The run's counts, then every quarantine reason of this run with its rows."""
+    lines = [
+        f"files: {report.files}  source records: {report.records}",
+        f"new events: {report.events_new:,}  rejected: {report.rejected:,}  "
+        f"merges: {report.merges:,}  profiles: {report.profiles:,}",
+        f"events without a profile: {report.unassigned_events:,} "
+        f"(newly quarantined: {report.unassigned_quarantined:,})",
+        f"quarantined by this run: {sum(n for _t, _r, n in report.quarantined):,} rows",
+    ]
+    lines += [f"  {rows:>9,}  {table}: {reason}" for table, reason, rows in report.quarantined]
+    return lines
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ def assign_profiles(
     device's link row may hold another person's profile (docs/identity.md, "Devices"). Denied
     identifiers are never in the links; shared ones link no profile. A record whose only
     identifiers are denied or shared gets ``profile_id = null``: the caller quarantines it
-    with a reason (e.g. "identifiers denied or shared: no profile") instead of guessing.
+    with ``pipelines.profiles.build.NO_PROFILE`` instead of guessing.
 
     Args:
         links: the links table, or the ``links`` of a ``resolve`` on these observations.

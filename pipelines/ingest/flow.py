@@ -5,24 +5,27 @@ Each stage is replay-safe, so a crashed run is simply run again:
 - silver: events MERGE on event_id, inserting only ids the log does not have;
 - files are marked ingested last; a rerun before that re-does the idempotent writes above;
 - identity: merges are appended before links are repointed (see identity.store);
-- profiles: rebuilt from the whole log and written by a MERGE that only bumps changed rows.
+- profiles: rebuilt from the whole log and written by a MERGE that only bumps changed rows;
+  events reaching no profile are quarantined once each (a rerun finds them already there).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.catalog import Catalog
 from pipelines.config import Conf
 from pipelines.gate import gated_write
 from pipelines.gate.delta_io import ensure_table, read_if_exists, table_version, write_delta
-from pipelines.gate.quarantine import quarantine
+from pipelines.gate.quarantine import REASON, quarantine
+from pipelines.gate.summary import quarantine_by_reason
 from pipelines.identity.graph import observations_from_events
 from pipelines.identity.params import IdentityParams
 from pipelines.identity.resolve import resolve
@@ -34,11 +37,12 @@ from pipelines.ingest.normalize.common import Normalized, Rules
 from pipelines.ingest.normalize.crm import normalize_crm
 from pipelines.ingest.normalize.orders import normalize_orders
 from pipelines.ingest.normalize.social import normalize_social
+from pipelines.ingest.normalize.social import record_count as social_records
 from pipelines.ingest.normalize.tickets import normalize_tickets
 from pipelines.ingest.normalize.web import normalize_web
 from pipelines.ingest.sources import SOURCES, Source
 from pipelines.ingest.watermarks import read_watermark, write_watermark
-from pipelines.profiles.build import build_profiles, events_with_profiles
+from pipelines.profiles.build import NO_PROFILE, build_profiles, events_with_profiles
 from pipelines.profiles.state import FoldParams
 from pipelines.profiles.store import write_profiles
 
@@ -49,6 +53,9 @@ NORMALIZERS: dict[str, Callable[[DataFrame, Rules], Normalized]] = {
     "web": normalize_web,
     "social": normalize_social,
 }
+# Source records per bronze row where a row is not one record (a social file holds many
+# mentions); every other source has one record per bronze row.
+RECORD_COUNTS: dict[str, Callable[[Column], Column]] = {"social": social_records}
 
 
 @dataclass
@@ -71,11 +78,15 @@ class StageTimer:
 class IngestReport:
     files: dict[str, int] = field(default_factory=dict)
     bronze_rows: dict[str, int] = field(default_factory=dict)
+    records: dict[str, int] = field(default_factory=dict)  # source records (mentions, lines…)
     rejected: int = 0
     events_new: int = 0
     profiles: int = 0
     merges: int = 0
-    unassigned_events: int = 0
+    unassigned_events: int = 0  # events of the log that reach no profile, all runs
+    unassigned_quarantined: int = 0  # of those, quarantined by this run (new ones)
+    # (table_name, reason, rows) this run quarantined, most rows first.
+    quarantined: list[tuple[str, str, int]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -146,7 +157,11 @@ def ingest_sources(
         report.files[name] = files.count()
         if bronze is None:
             continue
-        report.bronze_rows[name] = bronze.count()
+        per_row = RECORD_COUNTS.get(name)
+        records = F.sum(per_row(F.col("raw"))) if per_row else F.count(F.lit(1))
+        counts = bronze.agg(F.count(F.lit(1)).alias("rows"), records.alias("records")).first()
+        report.bronze_rows[name] = int(counts["rows"])
+        report.records[name] = int(counts["records"] or 0)
         normalized = NORMALIZERS[name](bronze, rules)
         events.append(normalized.events)
         rejects.append(
@@ -222,8 +237,39 @@ def resolve_identities(
     write_watermark(spark, catalog, "identity", str(current), now)
 
 
+def quarantine_unassigned(
+    spark: SparkSession, catalog: Catalog, unassigned: DataFrame, run_id: str
+) -> int:
+    """Quarantine events that reach no profile (docs/identity.md, rule 6) under
+    ``table_name = profiles`` with the stream's reason; returns how many were added.
+
+    Each event is quarantined once: the rebuild sees every unassigned event of the log on
+    every run, so events already quarantined for this reason (by a batch run or the stream)
+    are left out. An event assigned before and unassigned now (an identifier turned shared)
+    is new here and is added.
+    """
+    before = _read(spark, catalog, "quarantine")
+    rows = unassigned
+    if before is not None:
+        seen = before.where(
+            (F.col("table_name") == "profiles") & (F.col("reason") == NO_PROFILE)
+        ).select(F.get_json_object("payload", "$.event_id").alias("event_id"))
+        rows = rows.join(seen, "event_id", "left_anti")
+    rows = rows.withColumn(REASON, F.lit(NO_PROFILE)).cache()
+    added = rows.count()
+    if added:
+        quarantine(catalog, rows, "profiles", run_id)
+    rows.unpersist()
+    return added
+
+
 def rebuild_profiles(
-    spark: SparkSession, catalog: Catalog, fold: FoldParams, now: datetime, report: IngestReport
+    spark: SparkSession,
+    catalog: Catalog,
+    fold: FoldParams,
+    now: datetime,
+    report: IngestReport,
+    run_id: str,
 ) -> None:
     """Rebuild every profile when the event log or the links changed since the last build."""
     inputs = (
@@ -235,7 +281,12 @@ def rebuild_profiles(
     if events is None or links is None or read_watermark(spark, catalog, "profiles") == inputs:
         return
     assigned, unassigned = events_with_profiles(events, links)
+    unassigned = unassigned.cache()
     report.unassigned_events = unassigned.count()
+    report.unassigned_quarantined = quarantine_unassigned(
+        spark, catalog, unassigned, run_id
+    )
+    unassigned.unpersist()
     profiles = build_profiles(assigned, links, now, fold)
     write_profiles(catalog, profiles, now, delete_missing=True)
     report.profiles = _count(spark, catalog, "profiles")
@@ -254,7 +305,9 @@ def run_ingest(
     catalog = Catalog(conf)
     report = IngestReport()
     timer = StageTimer(echo)
-    run_id = f"ingest-{now:%Y%m%dT%H%M%S}"
+    # Unique per run, so the summary counts only this run's quarantine rows however close
+    # together runs start (tests pass the same ``now``).
+    run_id = f"ingest-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     pending = timer.run(
         "landing → bronze → silver events",
         lambda: ingest_sources(spark, catalog, rules_from_conf(conf), sources, now, report, run_id),
@@ -266,12 +319,27 @@ def run_ingest(
     if with_profiles:
         timer.run(
             "unified profiles",
-            lambda: rebuild_profiles(spark, catalog, fold_params_from_conf(conf), now, report),
+            lambda: rebuild_profiles(
+                spark, catalog, fold_params_from_conf(conf), now, report, run_id
+            ),
         )
     for source, files in pending:
         mark_ingested(catalog, source, files, now)
+    report.quarantined = quarantined_by_run(spark, catalog, run_id)
     report.seconds = timer.seconds
     return report
+
+
+def quarantined_by_run(
+    spark: SparkSession, catalog: Catalog, run_id: str
+) -> list[tuple[str, str, int]]:
+    """(table_name, reason, rows) of everything run ``run_id`` quarantined: the source rows
+    normalization rejected, rows the gate kept out and events without a profile."""
+    table = _read(spark, catalog, "quarantine")
+    if table is None:
+        return []
+    counts = quarantine_by_reason(table.where(F.col("run_id") == run_id))
+    return [(r.table_name, r.reason, int(r.rows)) for r in counts.itertuples()]
 
 
 def _events_since(spark: SparkSession, catalog: Catalog, version: int) -> DataFrame:

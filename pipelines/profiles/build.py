@@ -10,12 +10,17 @@ from pyspark.sql import functions as F
 from pipelines.profiles.finalize import finalize
 from pipelines.profiles.state import FoldParams, fold_events
 
+# Quarantine reason (table_name = profiles) of an event that reaches no profile: batch and
+# stream both use it, and the batch looks for it to quarantine each such event once.
+NO_PROFILE = "no_profile: every identifier is deny-listed or shared"
+
 
 def attach_profiles(events: DataFrame, assignments: DataFrame) -> tuple[DataFrame, DataFrame]:
     """Split events into (with ``profile_id``, without one).
 
     ``assignments`` is ``(record_id, profile_id)`` from identity resolution; an event without a
-    profile had only denied or shared identifiers and is quarantined by the caller.
+    profile had only denied or shared identifiers and is quarantined by the caller with
+    ``NO_PROFILE``.
     """
     joined = events.join(assignments.withColumnRenamed("record_id", "event_id"), "event_id", "left")
     return joined.where(F.col("profile_id").isNotNull()), joined.where(

@@ -66,7 +66,12 @@ from pipelines.identity import (
 )
 from pipelines.identity.graph import identifier_rows
 from pipelines.identity.schemas import LINKS, MERGES, conform, links_as_of_now
-from pipelines.profiles.build import attach_profiles, profile_identifiers, with_identifiers
+from pipelines.profiles.build import (
+    NO_PROFILE,
+    attach_profiles,
+    profile_identifiers,
+    with_identifiers,
+)
 from pipelines.profiles.finalize import finalize
 from pipelines.profiles.state import STATE_COLUMNS, FoldParams, fold_events, merge_states
 from pipelines.profiles.store import delete_profiles, write_profiles
@@ -90,7 +95,6 @@ EXTRA_PROFILE_COLUMNS = {
     # The batch's end offsets (hot.overlay.encode_offsets): the base's coverage for the hot lane.
     "covered_offsets": "string",
 }
-NO_PROFILE = "no_profile: every identifier is deny-listed or shared"
 
 METRICS_SCHEMA = (
     "query_name string, batch_id long, started_at timestamp, committed_at timestamp, "

@@ -21,8 +21,8 @@ Rules, checked in this order; the first that fails is the record's reason
 8. ``missing_field`` / ``wrong_type: properties.<p>`` — a property the type requires
    (REQUIRED_PROPERTIES); order items need sku, quantity and unit_price.
 9. ``unknown_currency`` — a currency without a configured rate.
-10. ``out_of_range`` — csat score outside 1–5, sentiment outside −1..1, quantity < 1, a
-    negative amount or price.
+10. ``out_of_range`` — outside the ranges of pipelines.normalize.ranges (csat score 1–5,
+    sentiment −1..1, quantity ≥ 1, amounts and prices ≥ 0), shared with the batch sources.
 11. ``wrong_type`` — any other field whose value does not fit the envelope schema.
 
 Valid records get normalized identifiers (trimmed/lower-cased email, E.164 phone,
@@ -39,6 +39,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from pipelines.gate.quarantine import REASON
 from pipelines.normalize import identifiers as norm
+from pipelines.normalize import ranges
 from pipelines.schemas.canonical import EVENT_LOG
 from pipelines.schemas.events import (
     ENVELOPE,
@@ -181,18 +182,7 @@ def classify_records(records: DataFrame, params: ParseParams) -> DataFrame:
         props["items"],
         lambda i: i["sku"].isNotNull() & i["quantity"].isNotNull() & i["unit_price"].isNotNull(),
     )
-    out_of_range = (
-        F.when(props["score"].isNotNull() & ~props["score"].between(1, 5),
-               F.lit("out_of_range: properties.score (1-5)"))
-        .when(props["sentiment"].isNotNull() & ~props["sentiment"].between(-1.0, 1.0),
-              F.lit("out_of_range: properties.sentiment (-1..1)"))
-        .when(props["quantity"].isNotNull() & (props["quantity"] < 1),
-              F.lit("out_of_range: properties.quantity (>= 1)"))
-        .when(props["amount"] < 0, F.lit("out_of_range: properties.amount (>= 0)"))
-        .when(props["unit_price"] < 0, F.lit("out_of_range: properties.unit_price (>= 0)"))
-        .when(F.exists(props["items"], lambda i: (i["quantity"] < 1) | (i["unit_price"] < 0)),
-              F.lit("out_of_range: properties.items"))
-    )
+    out_of_range = ranges.out_of_range(props)
     checks: list[tuple[Column, Column]] = [
         (~F.coalesce(F.col("_is_object"), F.lit(False)),
          F.lit("invalid_json: not a JSON object")),

@@ -70,7 +70,8 @@ def run(ctx) -> list[dict]:
         now = datetime.now(UTC).replace(tzinfo=None)
         with timer() as total:
             report = run_ingest(spark, conf, list(SOURCES), now, echo=lambda _m: None)
-        records = sum(report.bronze_rows.values())
+        # Source records, not bronze rows: a social bronze row is a file of many mentions.
+        records = sum(report.records.values())
         row = {
             "name": f"ingest_identity_profiles_{customers // 1000}k",
             "customers": customers,

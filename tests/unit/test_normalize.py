@@ -163,7 +163,10 @@ def test_orders_convert_minor_units_and_currency(spark):
     assert guest.properties.amount == 1500.0 and guest.base_amounts.amount == pytest.approx(9.3)
     assert guest.identifiers.email == "guest@example.com" and guest.identifiers.customer_id is None
     assert events[("O1", "order_refunded")].properties.amount == 5.0
-    assert _reasons(result) == ["orders: non-positive item quantity", "orders: unknown currency"]
+    assert _reasons(result) == [
+        "orders: out_of_range: properties.items",
+        "orders: unknown currency",
+    ]
 
 
 def test_exact_duplicate_rows_share_an_event_id(spark):
@@ -367,3 +370,205 @@ def test_language_to_primary_subtag(spark, raw, expected):
         spark.createDataFrame([(raw,)], "c string").select(language(F.col("c"))).first()[0]
         == expected
     )
+
+
+# Every "Invalid rows" case of docs/sources.md, one source row each, on a row that is valid
+# without the defect (checked first). Expected reasons are the texts docs/sources.md gives.
+CRM_ROW = {
+    "customerid": "C0000091",
+    "first_name": "María",
+    "last_name": "Garcia",
+    "e_mail": "  mgarcia91@outlook.com ",
+    "phone": "312-194-7277",
+    "country": "US",
+    "preferred_language": "en",
+    "tier": "Standard",
+    "created": "05/30/2026 03:43",
+    "last_modified": "08/05/2026 05:03",
+}
+ORDER_ROW = {
+    "order_id": "ORD-514806496E091CAE",
+    "customer_ref": "C0000076",
+    "email": "hugo_lefevre76@orange.fr",
+    "order_ts": "2026-08-07T18:31:13+02:00",
+    "status": "placed",
+    "currency": "EUR",
+    "total_amount_minor": "8299",
+    "items": json.dumps(
+        [{"sku": "SKU-14023", "category": "beauty", "qty": 1, "unit_price_minor": 8299}]
+    ),
+}
+TICKET_LINE = {
+    "ticket": "T-1D1BB20FD62B35BF",
+    "requester": {"email": "Ann@Initech.com", "customer_number": "C0000052"},
+    "channel": "email",
+    "priority": "normal",
+    "category": "Technical",
+    "status": "Solved",
+    "created_at": "2026-08-06 09:37:08 UTC",
+    "updated_at": "2026-08-07 10:00:00 UTC",
+    "csat": 4,
+}
+WEB_LINE = {
+    "event_id": "ev-300d9e860efc4124",
+    "ts": 1785547311562,
+    "event": "add_to_cart",
+    "anon_id": "a-e4b1c97a7a918835",
+    "user_id": "C0000085",
+    "device_id": "d-45b200b50281c941",
+    "session_id": "s-b9b802273c251670",
+    "url": "https://www.acmeshop.example/p/sku-15019",
+    "sku": "SKU-15019",
+    "category": "sports",
+    "qty": 2,
+    "price": 165.99,
+    "currency": "USD",
+}
+MENTION = {
+    "id": "4844304184805656627",
+    "platform": "twitter",
+    "handle": "@HugoRobert24",
+    "created_time": "Wed Aug 12 16:26:11 +0000 2026",
+    "text": "Love my new toys stuff from @AcmeShop!",
+    "sentiment": 0.78,
+    "profile_email": None,
+}
+
+
+def _crm(spark, row):
+    return normalize_crm(_bronze(spark, CRM_COLUMNS, [tuple(row[c] for c in CRM_COLUMNS)]), RULES)
+
+
+def _orders(spark, row):
+    return normalize_orders(
+        _bronze(spark, ORDER_COLUMNS, [tuple(row[c] for c in ORDER_COLUMNS)]), RULES
+    )
+
+
+def _tickets(spark, line):
+    return normalize_tickets(_lines(spark, [line]), RULES)
+
+
+def _web(spark, line):
+    return normalize_web(_lines(spark, [line]), RULES)
+
+
+def _social(spark, mention):
+    return normalize_social(_lines(spark, [{"data": [mention]}]), RULES)
+
+
+SOURCES = {
+    "crm": (_crm, CRM_ROW),
+    "orders": (_orders, ORDER_ROW),
+    "tickets": (_tickets, TICKET_LINE),
+    "web": (_web, WEB_LINE),
+    "social": (_social, MENTION),
+}
+FAR_FUTURE_MS = 1785547311562 + 30 * 365 * 86_400_000  # decades after the row's own time
+
+INVALID_CASES = [
+    ("crm", {"last_modified": "2026.08.05 05h03"}, "crm: unparseable or impossible timestamp"),
+    ("crm", {"created": "02/30/2026 03:43"}, "crm: unparseable or impossible Created"),
+    ("crm", {"e_mail": "maria at gmail.com"}, "crm: invalid e-mail"),
+    ("crm", {"customerid": None, "e_mail": None, "phone": None}, "crm: missing CustomerID"),
+    ("crm", {"last_modified": "06/30/1999 12:00"}, "crm: timestamp before 2000-01-01"),
+    ("orders", {"order_ts": "08/03/2026 02:22 PM"}, "orders: unparseable or impossible timestamp"),
+    (
+        "orders",
+        {"order_ts": "2026-02-30T18:31:13+02:00"},
+        "orders: unparseable or impossible timestamp",
+    ),
+    ("orders", {"currency": "XYZ"}, "orders: unknown currency"),
+    (
+        "orders",
+        {
+            "items": json.dumps(
+                [{"sku": "SKU-14023", "category": "beauty", "qty": -1, "unit_price_minor": 8299}]
+            )
+        },
+        "orders: out_of_range: properties.items",
+    ),
+    ("orders", {"customer_ref": None, "email": None}, "orders: no identifier"),
+    (
+        "tickets",
+        {"updated_at": "05/08/2026 14:22"},
+        "tickets: unparseable or impossible timestamp",
+    ),
+    (
+        "tickets",
+        {"created_at": "2026-02-30 09:37:08 UTC"},
+        "tickets: unparseable or impossible created_at",
+    ),
+    ("tickets", {"csat": 7}, "tickets: out_of_range: properties.score (1-5)"),
+    (
+        "tickets",
+        {"requester": {"email": None, "customer_number": None}},
+        "tickets: no identifier",
+    ),
+    ("web", {"ts": None}, "web: unparseable or impossible timestamp"),
+    ("web", {"ts": FAR_FUTURE_MS}, "web: timestamp in the future"),
+    ("web", {"qty": -2}, "web: out_of_range: properties.quantity (>= 1)"),
+    ("web", {"anon_id": None, "user_id": None, "device_id": None}, "web: no identifier"),
+    ("social", {"created_time": "2 hours ago"}, "social: unparseable or impossible timestamp"),
+    ("social", {"sentiment": 3.5}, "social: out_of_range: properties.sentiment (-1..1)"),
+    ("social", {"handle": None, "profile_email": None}, "social: no identifier"),
+]
+
+
+@pytest.mark.parametrize("source", list(SOURCES))
+def test_the_base_rows_of_the_invalid_cases_are_valid(spark, source):
+    normalize, row = SOURCES[source]
+    result = normalize(spark, row)
+    assert result.events.count() >= 1 and _reasons(result) == []
+
+
+@pytest.mark.parametrize(
+    "source, change, reason",
+    INVALID_CASES,
+    ids=[f"{s}-{'-'.join(c)}-{r.split(': ', 1)[1]}" for s, c, r in INVALID_CASES],
+)
+def test_each_documented_invalid_row_is_quarantined_with_its_reason(spark, source, change, reason):
+    normalize, row = SOURCES[source]
+    result = normalize(spark, {**row, **change})
+    assert result.events.count() == 0  # nothing of the row lands, not even a csat event
+    assert _reasons(result) == [reason]
+
+
+@pytest.mark.parametrize(
+    "source, change, reason",
+    [
+        ("social", {"sentiment": "very happy"}, "social: wrong_type: sentiment"),
+        ("tickets", {"csat": "great"}, "tickets: wrong_type: csat"),
+        ("web", {"qty": "two"}, "web: wrong_type: qty"),
+        ("web", {"price": "cheap"}, "web: wrong_type: price"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_quarantined_not_nulled(spark, source, change, reason):
+    normalize, row = SOURCES[source]
+    assert _reasons(normalize(spark, {**row, **change})) == [reason]
+
+
+def test_a_bad_value_gets_the_same_reason_in_batch_as_in_the_stream(spark):
+    """One range rule for both lanes: the batch reason is the stream's, after the source."""
+    from pipelines.stream.parse import classify_records
+    from pipelines.stream.settings import ParseParams
+
+    envelope = {
+        "event_id": "e-1",
+        "event_type": "social_mention",
+        "event_time": "2026-08-12T16:26:11Z",
+        "source": "social",
+        "identifiers": {"social_handle": "twitter:@HugoRobert24"},
+        "properties": {"platform": "twitter", "handle": "@HugoRobert24", "sentiment": 3.5},
+        "schema_version": 1,
+    }
+    kafka = spark.createDataFrame(
+        [(b"k", json.dumps(envelope).encode(), "events", 0, 0, datetime(2026, 9, 1))],
+        "key binary, value binary, topic string, partition int, offset long, "
+        "timestamp timestamp",
+    )
+    params = ParseParams(base_currency="EUR", rates={"EUR": 1.0}, future_tolerance_s=600)
+    (stream_reason,) = [r[0] for r in classify_records(kafka, params).select(
+        "_quarantine_reason").collect()]
+    assert stream_reason == "out_of_range: properties.sentiment (-1..1)"
+    assert _reasons(_social(spark, {**MENTION, "sentiment": 3.5})) == [f"social: {stream_reason}"]

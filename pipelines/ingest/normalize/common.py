@@ -9,6 +9,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.gate.quarantine import REASON
+from pipelines.normalize import ranges
+from pipelines.normalize.identifiers import blank_to_null
 from pipelines.schemas.canonical import BASE_AMOUNTS, EVENT_LOG
 from pipelines.schemas.events import IDENTIFIER_TYPES, PROPERTIES
 
@@ -101,19 +103,42 @@ def time_checks(event_time: Column, rules: Rules) -> list[tuple[Column, str]]:
     ]
 
 
+def out_of_range(props: Column) -> tuple[Column, Column]:
+    """The stream's range rule (pipelines.normalize.ranges) as a check on canonical
+    properties: a CSAT outside 1–5, a sentiment outside −1..1, a quantity below 1 or a
+    negative amount or price rejects the row with the stream's reason text."""
+    reason = ranges.out_of_range(props)
+    return reason.isNotNull(), reason
+
+
+def not_a_number(raw: Column, typed: Column, name: str) -> tuple[Column, str]:
+    """A value the source wrote that is not of its documented numeric type rejects the row
+    (rather than landing as null, which would read as "not given")."""
+    return (blank_to_null(raw).isNotNull() & typed.isNull(), f"wrong_type: {name}")
+
+
+def impossible_time(raw: Column, parsed: Column, name: str) -> tuple[Column, str]:
+    """A time field other than the event time, written but not a real time in the source's
+    format (February 30th, another pattern), rejects the row."""
+    return (
+        blank_to_null(raw).isNotNull() & parsed.isNull(),
+        f"unparseable or impossible {name}",
+    )
+
+
 def split(
-    df: DataFrame, checks: Sequence[tuple[Column, str]], source: str
+    df: DataFrame, checks: Sequence[tuple[Column, str | Column]], source: str
 ) -> tuple[DataFrame, DataFrame]:
-    """(valid rows, rejected rows with ``REASON`` = the first failed check).
+    """(valid rows, rejected rows with ``REASON`` = ``<source>: <the first failed check>``).
 
     A check that evaluates to null counts as failed: a row is kept only when every rule
-    positively holds.
+    positively holds. A check's text is a string or a string column (a reason that names the
+    failing field).
     """
     reason = F.lit(None).cast("string")
     for failed, text in reversed(list(checks)):
-        reason = F.when(F.coalesce(failed, F.lit(True)), F.lit(f"{source}: {text}")).otherwise(
-            reason
-        )
+        why = F.concat(F.lit(f"{source}: "), text if isinstance(text, Column) else F.lit(text))
+        reason = F.when(F.coalesce(failed, F.lit(True)), why).otherwise(reason)
     flagged = df.withColumn(REASON, reason)
     return flagged.where(F.col(REASON).isNull()).drop(REASON), flagged.where(
         F.col(REASON).isNotNull()

@@ -20,6 +20,7 @@ from pipelines.ingest.normalize.common import (
     canonical,
     event_id,
     identifiers,
+    impossible_time,
     origin,
     properties,
     split,
@@ -91,6 +92,14 @@ def normalize_crm(bronze: DataFrame, rules: Rules) -> Normalized:
         [
             (ids.blank_to_null(F.col("customerid")).isNull(), "missing CustomerID"),
             *time_checks(F.col("event_time"), rules),
+            impossible_time(F.col("created"), _local_time("created", rules), "Created"),
+            # An address the CRM holds but that is not one would otherwise vanish from the
+            # profile without a trace; the row waits in quarantine until the CRM fixes it.
+            (
+                ids.blank_to_null(F.col("e_mail")).isNotNull()
+                & F.col("identifiers.email").isNull(),
+                "invalid e-mail",
+            ),
             (~any_identifier(F.col("identifiers")), "no identifier"),
         ],
         "crm",

@@ -22,6 +22,7 @@ from pipelines.ingest.normalize.common import (
     identifiers,
     known_currency,
     origin,
+    out_of_range,
     properties,
     split,
     time_checks,
@@ -86,19 +87,16 @@ def normalize_orders(bronze: DataFrame, rules: Rules) -> Normalized:
             (ids.blank_to_null(F.col("order_id")).isNull(), "missing order_id"),
             (F.col("event_type").isNull(), "unknown status"),
             *time_checks(F.col("event_time"), rules),
+            (~any_identifier(F.col("identifiers")), "no identifier"),
             (~known_currency(currency, rules), "unknown currency"),
-            (amount.isNull() | (amount < 0), "amount missing or negative"),
+            (amount.isNull(), "total_amount_minor missing or not an integer"),
             (
                 F.col("items").isNotNull()
                 & (F.trim(F.col("items")) != "")
                 & F.col("_raw_items").isNull(),
                 "items are not a JSON array",
             ),
-            (
-                F.coalesce(F.exists("_raw_items", lambda i: i["qty"] <= 0), F.lit(False)),
-                "non-positive item quantity",
-            ),
-            (~any_identifier(F.col("identifiers")), "no identifier"),
+            out_of_range(F.col("properties")),
         ],
         "orders",
     )

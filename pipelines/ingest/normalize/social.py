@@ -9,7 +9,7 @@ lower-cased. A file that is not valid JSON is rejected whole, with its content k
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.ingest.normalize.common import (
@@ -20,7 +20,9 @@ from pipelines.ingest.normalize.common import (
     canonical,
     event_id,
     identifiers,
+    not_a_number,
     origin,
+    out_of_range,
     properties,
     split,
     time_checks,
@@ -34,12 +36,24 @@ MENTION = (
 REASON = "_quarantine_reason"
 
 
-def normalize_social(bronze: DataFrame, rules: Rules) -> Normalized:
-    doc = F.coalesce(
-        F.from_json(F.col("raw"), f"struct<data:array<{MENTION}>>")["data"],
-        F.from_json(F.col("raw"), f"array<{MENTION}>"),
+def _mentions(raw: Column) -> Column:
+    """The document's mentions; null when it is not a mentions document."""
+    return F.coalesce(
+        F.from_json(raw, f"struct<data:array<{MENTION}>>")["data"],
+        F.from_json(raw, f"array<{MENTION}>"),
     )
-    files = bronze.withColumn("_mentions", doc)
+
+
+def record_count(raw: Column) -> Column:
+    """Source records in one bronze row (a whole document): its mentions, or 1 for a file that
+    is not a mentions document, which is quarantined whole as one record."""
+    mentions = _mentions(raw)
+    # Explicit: size(null) is -1 or null depending on spark.sql.legacy.sizeOfNull.
+    return F.when(mentions.isNull(), F.lit(1)).otherwise(F.size(mentions))
+
+
+def normalize_social(bronze: DataFrame, rules: Rules) -> Normalized:
+    files = bronze.withColumn("_mentions", _mentions(F.col("raw")))
     bad_files = files.where(F.col("_mentions").isNull()).select(
         *bronze.columns, F.lit("social: unparseable JSON document").alias(REASON)
     )
@@ -49,6 +63,7 @@ def normalize_social(bronze: DataFrame, rules: Rules) -> Normalized:
     )
     # Spark cannot parse the weekday name; it is redundant with the date, so drop it.
     created = F.regexp_replace(F.trim(m("created_time")), r"^[A-Za-z]{3} ", "")
+    sentiment = m("sentiment").try_cast("double")
     shaped = mentions.select(
         "*",
         F.to_json(F.col("_m")).alias("raw"),
@@ -63,7 +78,7 @@ def normalize_social(bronze: DataFrame, rules: Rules) -> Normalized:
         properties(
             platform=F.lower(F.trim(m("platform"))),
             handle=F.lower(F.regexp_replace(F.trim(m("handle")), "^@+", "")),
-            sentiment=m("sentiment").try_cast("double"),
+            sentiment=sentiment,
         ).alias("properties"),
         base_amounts().alias("base_amounts"),
     )
@@ -73,6 +88,8 @@ def normalize_social(bronze: DataFrame, rules: Rules) -> Normalized:
             (ids.blank_to_null(m("id")).isNull(), "missing id"),
             *time_checks(F.col("event_time"), rules),
             (~any_identifier(F.col("identifiers")), "no identifier"),
+            not_a_number(m("sentiment"), sentiment, "sentiment"),
+            out_of_range(F.col("properties")),
         ],
         "social",
     )

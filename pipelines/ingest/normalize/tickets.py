@@ -23,7 +23,10 @@ from pipelines.ingest.normalize.common import (
     canonical,
     event_id,
     identifiers,
+    impossible_time,
+    not_a_number,
     origin,
+    out_of_range,
     properties,
     split,
     time_checks,
@@ -111,16 +114,20 @@ def normalize_tickets(bronze: DataFrame, rules: Rules) -> Normalized:
         ticket_props.alias("properties"),
         base_amounts().alias("base_amounts"),
     )
+    score = t("csat").try_cast("int")
     checks = [
         (F.get_json_object(F.col("raw"), "$").isNull(), "unparseable JSON"),
         (ids.blank_to_null(t("ticket")).isNull(), "missing ticket id"),
         (status.isNull(), "unknown status"),
         *time_checks(F.col("event_time"), rules),
+        impossible_time(t("created_at"), created, "created_at"),
         (~any_identifier(F.col("identifiers")), "no identifier"),
+        not_a_number(t("csat"), score, "csat"),
+        # The line carries the score; the csat_submitted event built from it is judged here.
+        out_of_range(properties(score=score)),
     ]
     valid, rejects = split(shaped, checks, "tickets")
-    score = t("csat").try_cast("int")
-    csat = valid.where(score.between(1, 5)).select(
+    csat = valid.where(score.isNotNull()).select(
         *[c for c in valid.columns if c not in {"event_id", "event_type", "properties"}],
         # One CSAT per ticket: re-sent state lines carry the same score and collapse.
         event_id("support-csat", t("ticket")).alias("event_id"),

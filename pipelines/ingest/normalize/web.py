@@ -22,7 +22,9 @@ from pipelines.ingest.normalize.common import (
     event_id,
     identifiers,
     known_currency,
+    not_a_number,
     origin,
+    out_of_range,
     properties,
     split,
     time_checks,
@@ -92,14 +94,11 @@ def normalize_web(bronze: DataFrame, rules: Rules) -> Normalized:
             (F.get_json_object(F.col("raw"), "$").isNull(), "unparseable JSON"),
             (F.col("event_type").isNull(), "unknown event"),
             *time_checks(F.col("event_time"), rules),
-            (priced & ~known_currency(currency, rules), "unknown currency"),
-            (
-                priced
-                & (F.coalesce(quantity, F.lit(1)) <= 0)
-                & (F.col("event_type") != "checkout_started"),
-                "non-positive quantity",
-            ),
             (~any_identifier(F.col("identifiers")), "no identifier"),
+            (priced & ~known_currency(currency, rules), "unknown currency"),
+            not_a_number(w("qty"), quantity, "qty"),
+            not_a_number(w("price"), price, "price"),
+            out_of_range(F.col("properties")),
         ],
         "web",
     )

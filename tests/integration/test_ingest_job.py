@@ -1,15 +1,17 @@
 """The batch path on real Spark + Delta: the shipped example files, reruns, corrupt files,
-and identity quality against the generator's ground truth."""
+and, on generated data, identity quality and the quarantine against the generator's truth."""
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from pipelines.ingest.flow import run_ingest
+from pipelines.config import Conf, relocated
+from pipelines.ingest.flow import IngestReport, run_ingest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 FILES = {
@@ -96,35 +98,36 @@ def test_unified_profiles_join_identifiers_from_different_sources(spark, conf):
     assert profiles.select("profile_id").distinct().count() == profiles.count()
 
 
+@dataclass(frozen=True)
+class Generated:
+    conf: Conf
+    truth: Path
+    report: IngestReport
+
+
+@pytest.fixture(scope="module")
+def generated(spark, base_conf, tmp_path_factory) -> Generated:
+    """600 generated customers over 30 days, landed and ingested once for this module's
+    tests. Seed 3's invalid rows include CRM and ticket dates of February 30th, a CSAT of 7
+    and a sentiment of 3.5 (tests/unit/test_normalize.py has every documented case)."""
+    from jobs.generate_data import main as generate
+
+    root = tmp_path_factory.mktemp("generated")
+    conf, truth = relocated(base_conf, str(root / "var")), root / "truth"
+    args = ["--customers", "600", "--days", "30", "--seed", "3", "--quiet"]
+    assert generate([*args, "--out", conf.path("paths.landing"), "--truth", str(truth)]) == 0
+    return Generated(conf, truth, run_ingest(spark, conf, list(FILES), NOW, echo=lambda _m: None))
+
+
 @pytest.mark.slow
-def test_identity_quality_on_generated_ground_truth(spark, conf, tmp_path):
+def test_identity_quality_on_generated_ground_truth(spark, generated):
     """Pairwise same-person precision ≥ 0.995 and recall ≥ 0.99 (issue 3). Recall is judged
     on the pairs the data can link (pipelines/identity/evaluation.py); raw recall is printed.
     The generated data has family tablets with one login and reset cookies on own devices,
     the two cases the device rules in docs/identity.md trade against each other."""
-    from jobs.generate_data import main as generate
     from pipelines.identity.evaluation import score_events
 
-    landing, truth = conf.path("paths.landing"), tmp_path / "truth"
-    assert (
-        generate(
-            [
-                "--customers",
-                "600",
-                "--days",
-                "30",
-                "--seed",
-                "5",
-                "--out",
-                landing,
-                "--truth",
-                str(truth),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    run_ingest(spark, conf, list(FILES), NOW, echo=lambda _m: None)
+    conf, truth = generated.conf, generated.truth
     scores = score_events(
         _table(spark, conf, "events"),
         _table(spark, conf, "identity_links"),
@@ -139,26 +142,19 @@ def test_identity_quality_on_generated_ground_truth(spark, conf, tmp_path):
 
 
 @pytest.mark.slow
-def test_generated_invalid_rows_are_quarantined_and_valid_ones_land(spark, conf, tmp_path):
+def test_generated_invalid_rows_are_quarantined_and_valid_ones_land(spark, generated):
     """Counted against the generator's truth, as issue 16 counted them: per source, every
     row the truth marks invalid is in the quarantine (a row delivered twice, twice), every
     valid record is one event, and the source records the run reports are the truth's rows
-    (a social file counts its mentions). Events that reach no profile are quarantined once.
-    This seed's invalid rows include a CRM e-mail without "@", a ticket created on February
-    30th and a sentiment of 3.5, which the batch used to keep."""
+    (a social file counts its mentions). Events that reach no profile are quarantined once."""
     from pyspark.sql import functions as F
 
-    from jobs.generate_data import main as generate
     from jobs.ingest_batch import summary_lines
     from pipelines.catalog import Catalog
     from pipelines.ingest.flow import quarantine_unassigned
     from pipelines.profiles.build import NO_PROFILE, events_with_profiles
 
-    truth = tmp_path / "truth"
-    args = ["--customers", "400", "--days", "14", "--seed", "11", "--quiet"]
-    assert generate([*args, "--out", conf.path("paths.landing"), "--truth", str(truth)]) == 0
-    report = run_ingest(spark, conf, list(FILES), NOW, echo=lambda _m: None)
-
+    conf, truth, report = generated.conf, generated.truth, generated.report
     records = spark.read.parquet(str(truth / "record_person"))
     expected = {
         r.source: (int(r.rows), int(r.invalid), int(r.valid))

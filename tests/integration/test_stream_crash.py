@@ -9,10 +9,10 @@ Kills are of two kinds:
   event-log append), after the event-log append (before the metrics row);
 - random: SIGKILL to the whole process group (Python driver and its JVM) at a random moment
   after the restarted job began a micro-batch — in the middle of its writes or after them.
-Some runs of the sequence are stopped cleanly instead (SIGINT in CI, SIGTERM too in the long
-run), sent while a batch runs; that batch must finish and the job exit 0 with its summary line.
-CI's sequence has each kind once (every start is a JVM and a cold micro-batch, ~60 s); the long
-run repeats them at every step boundary.
+Two runs of the sequence are stopped cleanly instead: SIGINT, then SIGTERM, sent while a batch
+runs; that batch must finish and the job exit 0 with its summary line. CI's sequence has each
+kind of stop once (every start is a JVM and a cold micro-batch, ~60 s); the long run repeats
+the kills at every step boundary.
 The producer runs for the whole kill sequence; at the end, messages already processed are
 sent again byte for byte (duplicates against the event log), and a final availableNow run
 catches up.
@@ -272,7 +272,7 @@ def test_sigkill_at_random_points_loses_nothing_and_counts_nothing_twice(
 ):
     outcome = run_crash_scenario(
         spark, base_conf, kafka_topic, tmp_path / "var",
-        plan=["identity", "random", "sigint", "profiles", "events"], rate=10, seed=11,
+        plan=["identity", "random", "sigint", "profiles", "sigterm", "events"], rate=10, seed=11,
     )
     assert outcome["kills"] == 4
     assert outcome["killed_while_producing"] >= 1

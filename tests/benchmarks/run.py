@@ -32,6 +32,7 @@ BENCHMARKS = [
     "bench_api",
     "bench_hot",
     "bench_nightly",
+    "bench_redis_memory",
 ]
 
 

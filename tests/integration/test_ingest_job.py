@@ -36,7 +36,7 @@ def _table(spark, conf, name: str):
     return spark.read.format("delta").load(Catalog(conf).path(name))
 
 
-def test_examples_ingest_once_and_rerun_adds_nothing(spark, conf):
+def test_examples_ingest_once_into_unified_profiles_and_rerun_adds_nothing(spark, conf):
     for source, name in FILES.items():
         _land(conf, source, EXAMPLES / name, name)
     first = run_ingest(spark, conf, list(FILES), NOW, echo=lambda _m: None)
@@ -54,6 +54,13 @@ def test_examples_ingest_once_and_rerun_adds_nothing(spark, conf):
     assert total == first.events_new > 0
     reasons = {r.reason for r in _table(spark, conf, "quarantine").collect()}
     assert reasons and all(":" in reason for reason in reasons)  # "<source>: <why>"
+    # Identifiers from different sources join into one profile.
+    profiles = _table(spark, conf, "profiles")
+    joined = profiles.where("size(sources) >= 2").collect()
+    assert joined, "some person appears in two sources in the examples"
+    for p in joined:
+        assert p.version >= 1 and p.profile_id.startswith("p_")
+    assert profiles.select("profile_id").distinct().count() == profiles.count()
 
     second = run_ingest(spark, conf, list(FILES), NOW, echo=lambda _m: None)
     assert set(second.files.values()) == {0} and second.events_new == 0
@@ -84,18 +91,6 @@ def test_a_corrupt_file_does_not_stop_the_others(spark, conf, tmp_path):
         "web: unparseable JSON",
         "social: unparseable JSON document",
     }
-
-
-def test_unified_profiles_join_identifiers_from_different_sources(spark, conf):
-    for source, name in FILES.items():
-        _land(conf, source, EXAMPLES / name, name)
-    run_ingest(spark, conf, list(FILES), NOW, echo=lambda _m: None)
-    profiles = _table(spark, conf, "profiles")
-    joined = profiles.where("size(sources) >= 2").collect()
-    assert joined, "some person appears in two sources in the examples"
-    for p in joined:
-        assert p.version >= 1 and p.profile_id.startswith("p_")
-    assert profiles.select("profile_id").distinct().count() == profiles.count()
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ PYTEST_ARGS += --skip-slow
 endif
 
 .PHONY: help setup system-deps demo test test-fast test-long lint format services-up services-down \
-        services-status kafka-up kafka-down redis-up redis-down mlflow-ui notebooks generate produce stream hot history nightly segment-report serve-api chatbot-demo bench clean
+        services-status kafka-up kafka-down redis-up redis-down mlflow-ui notebooks generate produce stream hot history nightly segment-report maintain serve-api chatbot-demo bench clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -106,6 +106,9 @@ nightly: setup ## nightly features, models and segments (AS_OF=YYYY-MM-DD, defau
 
 segment-report: setup ## print segment sizes and write the HTML segment report (AS_OF=)
 	@$(BIN)/profilake-segment-report $(if $(AS_OF),--as-of $(AS_OF))
+
+maintain: setup ## OPTIMIZE, VACUUM, checkpoint and report small files of every table; run after the nightly (TABLES=)
+	@$(BIN)/profilake-maintain $(foreach t,$(TABLES),--table $(t))
 
 serve-api: setup redis-up ## serve the read API (PROFILAKE_API_KEYS=key1,key2) on 127.0.0.1:8080
 	@$(BIN)/profilake-serve-api

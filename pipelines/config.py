@@ -26,7 +26,8 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_ENV = "local"
 # Maps whose keys are free-form: an overlay may add entries the base does not declare.
 OPEN_MAPS = frozenset(
-    {"spark.settings", "catalog", "currency.rates", "currency.minor_unit_digits"}
+    {"spark.settings", "catalog", "currency.rates", "currency.minor_unit_digits",
+     "maintenance.tables"}
 )
 _REF = re.compile(r"\$\{([^}]+)\}")
 

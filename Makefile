@@ -24,10 +24,11 @@ help: ## show this help
 
 $(STAMP): pyproject.toml
 	@command -v java >/dev/null || (echo "Java 17 is required (apt-get install openjdk-17-jdk-headless)" && exit 1)
-	$(PYTHON) -m venv $(VENV)
+	@echo "· creating $(VENV) with the pinned dependencies (first run only) …"
+	@$(PYTHON) -m venv $(VENV)
 	@# uv resolves and installs the same pins as pip in a fraction of the time (CI starts here).
-	$(BIN)/pip install --quiet 'uv>=0.9,<1'
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	@$(BIN)/pip install --quiet 'uv>=0.9,<1'
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
 	@touch $@
 
 system-deps: ## install redis-server and Maven from Debian packages when missing

@@ -17,7 +17,6 @@ cache is not the source of truth.
 from __future__ import annotations
 
 import enum
-import gc
 import hashlib
 import hmac
 import os
@@ -356,14 +355,7 @@ def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         backend.connect()
-        # What start-up built (modules, the app, its routes) lives as long as the process.
-        # Frozen out of the collector's sight, a full collection scans only what requests
-        # left behind: over the start-up heap one took 21-33 ms, a pause that every request
-        # queued behind it waits out (docs/serving.md, Benchmarks).
-        gc.collect()
-        gc.freeze()
         yield
-        gc.unfreeze()  # an app started in a longer-lived process (tests) hands it back
         await backend.close()
 
     app = FastAPI(

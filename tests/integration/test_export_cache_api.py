@@ -7,7 +7,6 @@ Redis and with Redis unreachable (Delta fallback through delta-rs).
 
 from __future__ import annotations
 
-import gc
 import json
 import socket
 import uuid
@@ -337,18 +336,6 @@ def test_full_refresh_switches_atomically_and_keeps_live_pushes(served):
     finally:
         for key in client.scan_iter(match=f"{prefix}:*"):
             client.delete(key)
-
-
-def test_start_up_freezes_its_heap_out_of_the_collector(served, monkeypatch):
-    """Full collections then skip what start-up built (docs/serving.md, Benchmarks)."""
-    monkeypatch.setenv("PROFILAKE_API_KEYS", KEY)
-    gc.unfreeze()
-    assert gc.get_freeze_count() == 0
-    app = create_app(served["conf"])
-    assert gc.get_freeze_count() == 0  # building the app is not starting it
-    with TestClient(app):
-        assert gc.get_freeze_count() > 0
-    assert gc.get_freeze_count() == 0  # shutting down hands them back
 
 
 def test_openapi_and_health(api):

@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     who.add_argument("--email", help="the person's e-mail address")
     p.add_argument("--env", help="config environment (default: PROFILAKE_ENV or local)")
     p.add_argument("--skip-kafka", action="store_true", help="leave the Kafka topics alone")
+    p.add_argument("--purge-all", action="store_true",
+                   help="VACUUM and cut the log of every table, also those without the person "
+                        "now (after an erasure that died half-way)")
     args = p.parse_args(argv)
     id_type, value = (
         ("customer_id", args.customer_id) if args.customer_id else ("email", args.email))
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = get_spark(conf, "profilake-erase")
     try:
         report = erase_person(spark, conf, id_type, value, datetime.now(UTC).replace(tzinfo=None),
-                              kafka=not args.skip_kafka)
+                              kafka=not args.skip_kafka, purge_all=args.purge_all)
     except ErasureRequestError as e:
         print(f"profilake-erase: {e}", file=sys.stderr)
         return 2

@@ -4,7 +4,8 @@ Order, and why:
 1. find the person (``subject``) in the identity links before anything is deleted;
 2. Redis first, so the chatbot stops seeing them at once;
 3. every Delta table that may hold them, the identity tables last (a rerun after a crash
-   still finds the person through them), each made physical right away (``tables``);
+   still finds the person through them), each made physical right after its DELETE
+   (``tables``);
 4. batch-ingest watermarks moved past the deletion (the change feed they would read is gone);
 5. landing files and validation JSON (``files``), then Kafka (``kafka_erase``);
 6. the erasure log: the request's keyed hash and the time, never the identifier.
@@ -167,7 +168,7 @@ def _erase_kafka(spark: SparkSession, conf: Conf, redis_client: Any, prefix: str
 
 def erase_person(
     spark: SparkSession, conf: Conf, id_type: str, value: str, now: datetime,
-    *, redis_client: Any = None, kafka: bool = True, echo=print,
+    *, redis_client: Any = None, kafka: bool = True, purge_all: bool = False, echo=print,
 ) -> ErasureReport:
     """Erase the person holding ``id_type`` = ``value`` everywhere; returns what went.
 
@@ -196,12 +197,11 @@ def erase_person(
     before = _watermarks_before(spark, catalog)
     for name in names:
         report.rows[name] = tables.delete_rows(spark, catalog, name, subject)
-    touched_delta = any(report.rows.values())
-    if touched_delta:
-        # Every table that may hold the person, not just those changed now: a run that died
-        # between a DELETE and its VACUUM left the old files and log behind.
-        for name in names:
+        # Right after its DELETE, so a run that dies leaves at most one table unpurged;
+        # ``purge_all`` (after such a crash) purges the tables this run found nothing in.
+        if report.rows[name] or purge_all:
             tables.purge_history(spark, catalog.path(name))
+    if any(report.rows.values()) or purge_all:
         _move_watermarks(spark, catalog, before, now)
 
     for change in files.rewrite_landing(conf.path("paths.landing"), pattern):
@@ -210,11 +210,11 @@ def erase_person(
     _, report.validation_values = files.scrub_validation(conf.path("paths.validation"), pattern)
 
     if kafka:
-        from kafka.errors import NoBrokersAvailable
+        from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
         try:
             report.kafka = _erase_kafka(spark, conf, client, prefix, pattern)
-        except NoBrokersAvailable:
+        except (KafkaConnectionError, KafkaTimeoutError):
             report.kafka_skipped = f"no broker at {conf.get('kafka.bootstrap_servers')}"
     else:
         report.kafka_skipped = "not asked (--skip-kafka)"

@@ -102,6 +102,9 @@ hot: setup services-up ## run the hot lane (each event in the served profile wit
 history: setup ## one profile's change history (PROFILE=p_… or IDENTIFIER=customer_id=C…)
 	@$(BIN)/profilake-history $(if $(PROFILE),--profile-id $(PROFILE)) $(if $(IDENTIFIER),--identifier $(IDENTIFIER))
 
+erase: setup ## erase one person everywhere, GDPR art. 17 (EMAIL=… or CUSTOMER_ID=…; stop the lanes first)
+	@$(BIN)/profilake-erase $(if $(EMAIL),--email $(EMAIL)) $(if $(CUSTOMER_ID),--customer-id $(CUSTOMER_ID))
+
 nightly: setup ## nightly features, models and segments (AS_OF=YYYY-MM-DD, default yesterday)
 	@$(BIN)/profilake-nightly $(if $(AS_OF),--as-of $(AS_OF))
 

@@ -80,10 +80,12 @@ def _diff(old: dict[str, Any] | None, new: dict[str, Any], columns: list[str]):
 def profile_history(spark: SparkSession, catalog: Catalog, profile_id: str) -> History:
     """The change history of ``profile_id``, oldest first (see the module docstring)."""
     path = catalog.path("profiles")
+    # Not 0: an erasure (pipelines/privacy) cuts the log, and the feed starts where it did.
+    earliest = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").agg(F.min("version")).first()[0]
     feed = (
         spark.read.format("delta")
         .option("readChangeFeed", "true")
-        .option("startingVersion", 0)
+        .option("startingVersion", earliest or 0)
         .load(path)
         .where(F.col("profile_id") == profile_id)
     )

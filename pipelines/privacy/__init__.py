@@ -1,0 +1,1 @@
+"""Erasure of a person (GDPR art. 17) from tables, files, Redis and Kafka."""

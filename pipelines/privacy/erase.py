@@ -195,12 +195,13 @@ def erase_person(
         _event_ids(spark, catalog, subject), pattern)
 
     before = _watermarks_before(spark, catalog)
+    listing_parallelism = int(conf.get("maintenance.vacuum.listing_parallelism"))
     for name in names:
         report.rows[name] = tables.delete_rows(spark, catalog, name, subject)
         # Right after its DELETE, so a run that dies leaves at most one table unpurged;
         # ``purge_all`` (after such a crash) purges the tables this run found nothing in.
         if report.rows[name] or purge_all:
-            tables.purge_history(spark, catalog.path(name))
+            tables.purge_history(spark, catalog.path(name), listing_parallelism)
     if any(report.rows.values()) or purge_all:
         _move_watermarks(spark, catalog, before, now)
 

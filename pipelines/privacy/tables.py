@@ -87,6 +87,7 @@ TABLE_RULES: dict[str, Rule | None] = {
     "stream_metrics": None,
     "pipeline_state": None,
     "erasure_log": None,
+    "table_health": None,  # per-table file statistics from profilake-maintain
 }
 
 # Last, so an erasure that dies half-way still finds the person through them on a rerun.

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 
 from pipelines.catalog import Catalog
 from pipelines.config import Conf
-from pipelines.gate.delta_io import ensure_table, read_if_exists, write_delta
+from pipelines.gate.delta_io import ensure_table, read_if_exists, table_version, write_delta
 from pipelines.privacy import files, kafka_erase, tables
 from pipelines.privacy.redis_erase import RedisReport, erase_from_redis
 from pipelines.privacy.subject import (
@@ -108,8 +108,8 @@ def _watermarks_before(spark: SparkSession, catalog: Catalog) -> dict[str, Any]:
     from pipelines.ingest.watermarks import read_watermark
 
     return {
-        "events": tables.table_version_or_none(spark, catalog, "events"),
-        "links": tables.table_version_or_none(spark, catalog, "identity_links"),
+        "events": table_version(spark, catalog.path("events")),
+        "links": table_version(spark, catalog.path("identity_links")),
         "identity": read_watermark(spark, catalog, "identity"),
         "profiles": read_watermark(spark, catalog, "profiles"),
     }
@@ -125,8 +125,8 @@ def _move_watermarks(spark: SparkSession, catalog: Catalog, before: dict[str, An
 
     from pipelines.ingest.watermarks import write_watermark
 
-    events = tables.table_version_or_none(spark, catalog, "events")
-    links = tables.table_version_or_none(spark, catalog, "identity_links")
+    events = table_version(spark, catalog.path("events"))
+    links = table_version(spark, catalog.path("identity_links"))
     if before["identity"] is not None:
         if before["identity"] == str(before["events"]):
             write_watermark(spark, catalog, "identity", str(events), now)

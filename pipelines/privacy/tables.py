@@ -26,7 +26,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.catalog import Catalog
-from pipelines.maintenance.delta_ops import vacuum
+from pipelines.gate.delta_io import table_version
+from pipelines.maintenance.delta_ops import checkpoint, vacuum
 from pipelines.privacy.subject import Subject, identifier_match, row_text, spark_matches
 from pipelines.schemas.events import IDENTIFIER_TYPES
 
@@ -198,10 +199,8 @@ def purge_history(spark: SparkSession, path: str, listing_parallelism: int) -> P
 def _cut_log(spark: SparkSession, path: str) -> int:
     """Checkpoint the latest version, then delete every log file of an older version."""
     jvm = spark._jvm
-    log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
-    none = jvm.scala.Option.empty()
-    version = int(log.update(False, none, none).version())
-    log.checkpoint()
+    version = table_version(spark, path)
+    checkpoint(spark, path)
     log_dir = jvm.org.apache.hadoop.fs.Path(f"{path.rstrip('/')}/_delta_log")
     fs = log_dir.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     deleted = 0
@@ -215,9 +214,3 @@ def _cut_log(spark: SparkSession, path: str) -> int:
     # Forget the cached snapshot built from the files just deleted.
     jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
     return deleted
-
-
-def table_version_or_none(spark: SparkSession, catalog: Catalog, table: str) -> int | None:
-    from pipelines.gate.delta_io import table_version
-
-    return table_version(spark, catalog.path(table))

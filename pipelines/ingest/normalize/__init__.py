@@ -1,0 +1,1 @@
+"""Per-source normalization: raw landing rows → canonical events (one module per source)."""

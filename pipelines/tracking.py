@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from pipelines.config import Conf
+
+# A new sqlite store announces its schema creation and each migration at INFO on the terminal
+# (MLflow's own handler): the first run's story should not start with database chatter.
+_QUIET_LOGGERS = ("mlflow.store.db.utils", "alembic")
 
 
 def configure_mlflow(conf: Conf) -> str:
     """Point MLflow at the configured store and return the experiment id (created if missing)."""
     import mlflow
 
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     uri = tracking_uri(conf)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from pipelines.config import Conf, ConfigError, resolve_location
 
-EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
+# Suites sit beside conf/ in the project folder (``Conf.project_dir``): a job run from a
+# wheel or zip (spark-submit --py-files) finds them there, not inside the package.
+EXPECTATIONS = "expectations"
 
 
 @dataclass(frozen=True)
@@ -20,13 +22,14 @@ class TableSpec:
     partition_by: tuple[str, ...] = ()
     suite: str | None = None
     gated: bool = True
+    expectations_dir: Path = Path(__file__).resolve().parents[1] / EXPECTATIONS
 
     @property
     def suite_file(self) -> Path:
         """``suite`` is a name in expectations/ or a path to a JSON suite elsewhere."""
         if self.suite and self.suite.endswith(".json"):
             return Path(self.suite)
-        return EXPECTATIONS_DIR / f"{self.suite or self.name}.json"
+        return self.expectations_dir / f"{self.suite or self.name}.json"
 
 
 class Catalog:
@@ -56,6 +59,7 @@ class Catalog:
             partition_by=tuple(entry.get("partition_by", []) or []),
             suite=entry.get("suite", None),
             gated=bool(entry.get("gated", True)),
+            expectations_dir=self._conf.project_dir / EXPECTATIONS,
         )
 
     def path(self, name: str) -> str:

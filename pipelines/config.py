@@ -172,7 +172,8 @@ def conf_dir() -> Path:
 
 
 def load_conf(env: str | None = None, directory: Path | None = None) -> Conf:
-    """Load base + catalog + the environment overlay, validated and interpolated."""
+    """Load base + catalog + the environment overlay, validated and interpolated, relocated to
+    ``$PROFILAKE_ROOT`` when that is set (``with_root_override``)."""
     env = env or os.environ.get("PROFILAKE_ENV") or DEFAULT_ENV
     directory = Path(directory) if directory else conf_dir()
     base_file = directory / "base.yaml"
@@ -191,7 +192,7 @@ def load_conf(env: str | None = None, directory: Path | None = None) -> Conf:
     _merge(merged, _read_yaml(overlay_file), str(overlay_file), prefix="")
     files.append(str(overlay_file))
     resolved = _interpolate(merged, merged, files)
-    return Conf(resolved, env, tuple(files), directory.resolve().parent)
+    return with_root_override(Conf(resolved, env, tuple(files), directory.resolve().parent))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

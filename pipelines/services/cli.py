@@ -1,4 +1,5 @@
-"""``profilake-services <kafka|redis|all> <start|stop|status|install>`` and ``mlflow-ui``."""
+"""``profilake-services <kafka|redis|spark-cluster|all> <start|stop|status|install>`` and
+``mlflow-ui``."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ import os
 import sys
 
 from pipelines.config import load_conf
-from pipelines.services import kafka, redis_server
+from pipelines.services import kafka, redis_server, spark_cluster
 
+# "all" is what the demo and the tests need; the Spark cluster only `make cluster-demo` does.
 CONTROLLERS = {"kafka": kafka, "redis": redis_server}
+ON_DEMAND = {"spark-cluster": spark_cluster}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="profilake-services", description=__doc__)
-    parser.add_argument("service", choices=[*CONTROLLERS, "all", "mlflow-ui"])
+    parser.add_argument("service", choices=[*CONTROLLERS, *ON_DEMAND, "all", "mlflow-ui"])
     parser.add_argument(
         "action", nargs="?", default="status", choices=["start", "stop", "status", "install"]
     )
@@ -50,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     names = list(CONTROLLERS) if args.service == "all" else [args.service]
     ok = True
     for name in names:
-        controller = CONTROLLERS[name]
+        controller = CONTROLLERS.get(name) or ON_DEMAND[name]
         if args.action == "install":
             if hasattr(controller, "install"):
                 print(f"{name}: installed in {controller.install(conf)}")

@@ -155,7 +155,11 @@ def train_churn(train: DataFrame, params: ChurnParams) -> ChurnModel:
             f"returning profiles: too few of a class for {params.cv_folds}-fold CV"
         )
     if rows <= params.single_node_max_rows:
-        model = _train_single_node(model_frame(train, names, (LABEL,)).toPandas(), names, params)
+        # In profile order: the CV folds (hence the chosen parameters and the model) then
+        # depend on the data only, not on how Spark happened to partition it.
+        ordered = train.orderBy("profile_id") if "profile_id" in train.columns else train
+        model = _train_single_node(model_frame(ordered, names, (LABEL,)).toPandas(), names,
+                                   params)
     else:
         model = _train_spark(model_frame(train, names, (LABEL,)), names, params)
     model.train_rows = rows

@@ -32,6 +32,7 @@ from pyspark.sql import functions as F
 from pipelines.config import Conf, ConfigError
 
 ALGORITHMS = ("kmeans", "bisecting_kmeans")
+LAYOUT_PARTITIONS = 8  # of the training frame (see fit_clustering); not a tuning knob
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,13 @@ def fit_clustering(features: DataFrame, params: ClusteringParams) -> ClusteringR
     Returns:
         The fitted pipeline (assembler, scaler, clusterer), its centroids and cluster names.
     """
-    inputs = features.select("profile_id", *params.columns)
+    # Hash-partitioned by profile_id into a fixed number of partitions, each sorted: the
+    # seeded sample and the seeded k-means initialisation then see the same rows in the same
+    # partitions whatever the input's file layout, executor count or shuffle setting, so a
+    # local run and a cluster run fit the same clusters (docs/deploy.md, "Equal").
+    inputs = (features.select("profile_id", *params.columns)
+              .repartition(LAYOUT_PARTITIONS, "profile_id")
+              .sortWithinPartitions("profile_id"))
     total = inputs.count()
     if total < params.k_max + 1:
         raise ValueError(f"clustering needs more than {params.k_max} profiles, got {total}")

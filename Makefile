@@ -17,7 +17,8 @@ PYTEST_ARGS += --skip-slow
 endif
 
 .PHONY: help setup system-deps demo test test-fast test-long lint format services-up services-down \
-        services-status kafka-up kafka-down redis-up redis-down mlflow-ui notebooks generate produce stream hot history nightly segment-report maintain serve-api chatbot-demo bench clean
+        services-status kafka-up kafka-down redis-up redis-down mlflow-ui notebooks generate produce stream hot history nightly segment-report maintain serve-api chatbot-demo bench clean \
+        cluster-demo
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +43,9 @@ setup: $(STAMP) system-deps ## create .venv, install Python deps, redis-server, 
 
 demo: setup services-up ## run the whole platform end to end on embedded defaults and print a summary
 	@$(BIN)/python -m jobs.demo
+
+cluster-demo: setup ## ingest, nightly, export with spark-submit on a local standalone cluster; compare with a local run
+	@$(BIN)/python -m jobs.cluster_demo $(CLUSTER_ARGS)
 
 test: setup ## run the test suite (FAST=1 skips slow end-to-end tests)
 	@PROFILAKE_ENV=test $(BIN)/pytest $(XDIST) $(PYTEST_ARGS)

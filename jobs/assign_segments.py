@@ -1,8 +1,7 @@
 """Assign tonight's segments for one date: rule segments with hysteresis, cluster name,
 churn score and band from the champion model.
 
-    PYSPARK_PYTHON=.venv/bin/python spark-submit \\
-        --packages io.delta:delta-spark_4.2_2.13:4.4.0 \\
+    spark-submit <master, connectors, --py-files: docs/deploy.md> \\
         jobs/assign_segments.py --env cluster --as-of 2026-10-01
     python -m jobs.assign_segments --as-of 2026-10-01
 

@@ -1,7 +1,6 @@
 """Build the gold ``features`` snapshot of one date (or a range) from the event log.
 
-    PYSPARK_PYTHON=.venv/bin/python spark-submit \\
-        --packages io.delta:delta-spark_4.2_2.13:4.4.0 \\
+    spark-submit <master, connectors, --py-files: docs/deploy.md> \\
         jobs/build_features.py --env cluster --as-of 2026-10-01
     python -m jobs.build_features --as-of 2026-10-01          # local, embedded Spark
 

@@ -5,8 +5,8 @@ the batch jobs stopped.
 
     profilake-erase --customer-id C0000606 [--env local] [--skip-kafka]
     profilake-erase --email ann@example.com
-    spark-submit --packages io.delta:delta-spark_4.2_2.13:4.4.0 \\
-      --py-files profilake.zip jobs/erase_person.py --env cluster --email ann@example.com
+    spark-submit <master, connectors, --py-files: docs/deploy.md> \\
+        jobs/erase_person.py --env cluster --email ann@example.com
 
 Exit codes: 0 erased (or already erased, nothing left); 2 bad request or unknown person;
 3 erased but not complete: Kafka was not searched or still holds records the lanes have

@@ -2,7 +2,8 @@
 (gated overwrite, laid out for point lookups) → Redis full refresh (atomic generation swap).
 
     profilake-export-chatbot --env local
-    spark-submit --packages io.delta:delta-spark_4.2_2.13:4.4.0 jobs/export_chatbot.py --env cluster
+    spark-submit <master, connectors, --py-files: docs/deploy.md> \\
+        jobs/export_chatbot.py --env cluster
 
 Reads ``profiles``, ``segments`` (when the catalog has it and it exists) and
 ``identity_merges`` (merged-profile redirects). ``--skip-cache`` writes only the Delta tables.

@@ -1,12 +1,8 @@
 """Batch ingestion job: landing files → bronze → silver events → identity → unified profiles.
 
 Locally:   profilake-ingest [--env local] [--sources crm orders ...]
-Cluster:   spark-submit --master yarn --deploy-mode cluster \\
-             --packages io.delta:delta-spark_4.2_2.13:4.4.0 \\
-             --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \\
-             --conf spark.sql.catalog.spark_catalog=\\
-org.apache.spark.sql.delta.catalog.DeltaCatalog \\
-             --py-files profilake.zip jobs/ingest_batch.py --env cluster
+Cluster:   spark-submit <master, connectors, --py-files: docs/deploy.md> \\
+               jobs/ingest_batch.py --env cluster
 
 Each file is ingested once; rerunning processes only new files and never duplicates rows.
 """

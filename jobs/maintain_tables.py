@@ -3,11 +3,8 @@ checkpoint and a small-file health report for every Delta table of the catalog.
 
     profilake-maintain [--env local] [--table profiles --table events]
     make maintain [TABLES="profiles events"]
-    PYSPARK_PYTHON=.venv/bin/python spark-submit \\
-        --packages io.delta:delta-spark_4.2_2.13:4.4.0 \\
-        --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \\
-        --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \\
-        --py-files profilake.zip jobs/maintain_tables.py --env cluster
+    spark-submit <master, connectors, --py-files: docs/deploy.md> \\
+        jobs/maintain_tables.py --env cluster
 
 Scheduled once a day after the nightly (``profilake-nightly``) has finished: it holds the
 nightly's lock, so it never overlaps a nightly run, and it runs beside the stream (a commit

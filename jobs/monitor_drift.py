@@ -1,7 +1,6 @@
 """Drift and staleness for one date, logged to MLflow.
 
-    PYSPARK_PYTHON=.venv/bin/python spark-submit \\
-        --packages io.delta:delta-spark_4.2_2.13:4.4.0 \\
+    spark-submit <master, connectors, --py-files: docs/deploy.md> \\
         jobs/monitor_drift.py --env cluster --as-of 2026-10-01
     python -m jobs.monitor_drift --as-of 2026-10-01
 

@@ -1,7 +1,6 @@
 """The nightly batch: features → models → segments → drift for a date or a backfill range.
 
-    PYSPARK_PYTHON=.venv/bin/python spark-submit \\
-        --packages io.delta:delta-spark_4.2_2.13:4.4.0 \\
+    spark-submit <master, connectors, --py-files: docs/deploy.md> \\
         jobs/nightly.py --env cluster --as-of 2026-10-01
     python -m jobs.nightly --as-of 2026-10-01                    # local, embedded Spark
     python -m jobs.nightly --from 2026-09-01 --to 2026-09-30     # backfill, oldest first

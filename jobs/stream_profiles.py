@@ -6,11 +6,8 @@
 
 On a cluster (master, packages and resources belong to spark-submit):
 
-    PKGS=io.delta:delta-spark_4.2_2.13:4.4.0,org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0
-    spark-submit --master yarn --deploy-mode cluster --packages "$PKGS" \\
-      --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \\
-      --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \\
-      --py-files profilake.zip jobs/stream_profiles.py --env cluster
+    spark-submit <master, connectors, --py-files: docs/deploy.md> \\
+        jobs/stream_profiles.py --env cluster
 
 Prints one JSON line per micro-batch on stdout as it starts (``{"batch_started": id}``) and
 one when it is done (its metrics row). SIGINT (Ctrl-C) or SIGTERM lets the running micro-batch

@@ -1,7 +1,6 @@
 """Train tonight's models for one date: clustering and the churn model, tracked in MLflow.
 
-    PYSPARK_PYTHON=.venv/bin/python spark-submit \\
-        --packages io.delta:delta-spark_4.2_2.13:4.4.0 \\
+    spark-submit <master, connectors, --py-files: docs/deploy.md> \\
         jobs/train_models.py --env cluster --as-of 2026-10-01
     python -m jobs.train_models --as-of 2026-10-01
 

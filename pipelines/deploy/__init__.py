@@ -1,0 +1,1 @@
+"""Running the jobs where users run them: a wheel, spark-submit lines, result comparison."""

@@ -81,6 +81,7 @@ TABLE_RULES: dict[str, Rule | None] = {
     "segments": _by_profile,
     "chatbot_export": _by_profile,
     "chatbot_identifiers": _identifiers_table,
+    "chat_audit": _by_profile,
     "identity_merges": _merges,
     "identity_links": _links,
     "validation_results": None,

@@ -28,7 +28,7 @@ import time
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from starlette.concurrency import run_in_threadpool
 
 from pipelines.catalog import Catalog
 from pipelines.config import Conf, ConfigError
+from pipelines.serving.audit import ChatAudit, audit_row
 from pipelines.serving.cache import READ_SCRIPT
 from pipelines.serving.coverage import decode_offsets
 from pipelines.serving.delta_reader import DeltaPointReader, TableUnavailable
@@ -363,12 +364,15 @@ def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
     ``api_keys`` is given. Raises ConfigError when no key is configured."""
     check = KeyChecker(api_keys if api_keys is not None else load_api_keys(conf))
     backend = Backend.from_conf(conf)
+    audit = ChatAudit.from_conf(conf, Catalog(conf))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         backend.connect()
+        audit.start()
         yield
         await backend.close()
+        await run_in_threadpool(audit.close)  # appends the replies still buffered
 
     app = FastAPI(
         title="profilake read API",
@@ -457,12 +461,13 @@ def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
         ok = state["redis"] or state["delta"]
         return JSONResponse({"ready": ok, **state}, status_code=200 if ok else 503)
 
-    _add_chat(app, conf, authorized)
+    _add_chat(app, conf, authorized, audit)
     return app
 
 
-def _add_chat(app: FastAPI, conf: Conf, authorized) -> None:
-    """The reference chatbot over HTTP (``POST /v1/chat``) and a tiny page at ``/chat``."""
+def _add_chat(app: FastAPI, conf: Conf, authorized, audit: ChatAudit) -> None:
+    """The reference chatbot over HTTP (``POST /v1/chat``) and a tiny page at ``/chat``; every
+    reply is queued for the ``chat_audit`` table (pipelines/serving/audit.py)."""
     import json
 
     from pipelines.chatbot.bot import ChatBot
@@ -488,9 +493,13 @@ def _add_chat(app: FastAPI, conf: Conf, authorized) -> None:
 
     @app.post("/v1/chat", dependencies=[Depends(authorized)], tags=["chatbot"])
     async def chat(body: ChatIn) -> dict[str, Any]:
-        """One chatbot turn for a customer: the reply and why it was chosen."""
+        """One chatbot turn for a customer: the reply and why it was chosen; ``audit_id`` names
+        its ``chat_audit`` row."""
         profile = await lookup(body.id_type.value, body.id_value)
-        return bot.reply(body.message, profile).as_dict()
+        reply = bot.reply(body.message, profile).as_dict()
+        row = audit_row(reply, profile, body.id_type.value, datetime.now(UTC))
+        audit.record(row)
+        return {**reply, "audit_id": row["audit_id"]}
 
     @app.get("/chat", response_class=HTMLResponse, include_in_schema=False)
     async def chat_page(_request: Request) -> str:

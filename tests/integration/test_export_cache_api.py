@@ -467,3 +467,48 @@ def test_as_of_and_version_answer_what_the_export_held_then(spark, served, api):
                 f"as_of={then.isoformat()}&version=0", "as_of=2999-01-01T00:00:00Z"):
         r = get(api, f"/v1/profiles/{ANNA}?{bad}")
         assert r.status_code == 400 and r.json()["detail"], bad
+
+
+def test_every_chat_reply_is_audited_and_explained_without_personal_values(
+    served, monkeypatch, capsys
+):
+    from deltalake import DeltaTable
+
+    from jobs.explain import main as explain_main
+
+    catalog = served["catalog"]
+    monkeypatch.setenv("PROFILAKE_API_KEYS", KEY)
+    message = "Where is my order? This is anna.schmidt@example.org, +49 151 1234 5678"
+    asked = {"message": message, "id_type": "email", "id_value": "Anna.Schmidt@Example.org"}
+    with TestClient(create_app(served["conf"])) as api:
+        answered = api.post("/v1/chat", json=asked, headers={"X-API-Key": KEY}).json()
+        nobody = api.post("/v1/chat", json={**asked, "id_value": "nobody@example.org"},
+                          headers={"X-API-Key": KEY}).json()
+        served_doc = get(api, f"/v1/profiles/{ANNA}").json()
+    # Leaving the client stopped the API, which appends what its writer still buffered.
+    rows = {r["audit_id"]: r for r in
+            DeltaTable(catalog.path("chat_audit")).to_pyarrow_table().to_pylist()}
+    row, none = rows[answered["audit_id"]], rows[nobody["audit_id"]]
+    export_version = DeltaTable(catalog.path("chatbot_export")).version()
+    assert {k: row[k] for k in ("profile_id", "id_type", "source", "profile_version",
+                                "base_version", "pending_events", "export_version", "intent",
+                                "personalized", "actions")} == {
+        "profile_id": ANNA, "id_type": "email", "source": "cache",
+        "profile_version": served_doc["profile_version"],
+        "base_version": served_doc["profile_version"], "pending_events": 0,
+        "export_version": export_version, "intent": "order_status", "personalized": True,
+        "actions": [a["name"] for a in served_doc["next_best_actions"]],
+    }
+    assert (none["profile_id"], none["personalized"]) == (None, False)
+    logged = json.dumps([row, none], default=str).lower()
+    for personal in ("anna", "schmidt", "example.org", "1234", "order?"):
+        assert personal not in logged
+
+    root = served["conf"].path("paths.root")
+    at = row["replied_at"].isoformat()
+    assert explain_main(["--env", "test", "--root", root, "--profile", ANNA, "--at", at]) == 0
+    out = capsys.readouterr().out
+    assert f"chatbot_export version {export_version}" in out
+    assert f"audit {row['audit_id']}" in out
+    assert f"reply: {answered['text']}" in out  # rendered again from the profile served then
+    assert "note:" not in out

@@ -299,12 +299,8 @@ def top_reasons(
     booster: Any, X: pd.DataFrame, labels: Mapping[str, str], top: int = 3
 ) -> list[list[str]]:
     """The ``top`` reasons of each row's score (see the module rules), as plain words."""
-    names = list(X.columns)
     contribs = contributions(booster, X)[:, :-1]  # the last column is the bias
-    return [
-        rank_reasons(names, values, row, labels, top)
-        for values, row in zip(X.to_numpy(), contribs, strict=True)
-    ]
+    return rank_reasons(list(X.columns), X.to_numpy(dtype="float64"), contribs, labels, top)
 
 
 def rank_reasons(
@@ -313,16 +309,24 @@ def rank_reasons(
     contribs: np.ndarray,
     labels: Mapping[str, str],
     top: int = 3,
-) -> list[str]:
-    """One row's reasons: largest absolute contribution first, ties by feature name, zero
-    contributions left out."""
-    ranked = sorted(
-        (i for i in range(len(names)) if contribs[i] != 0),
-        key=lambda i: (-abs(contribs[i]), names[i]),
-    )
-    return [
-        reason_text(labels.get(names[i], names[i]), values[i], contribs[i]) for i in ranked[:top]
-    ]
+) -> list[list[str]]:
+    """Each row's reasons (rows of ``values`` / ``contribs``, one column per name): largest
+    absolute contribution first, ties by feature name, zero contributions left out. Sorted
+    with numpy per batch; only the kept reasons become text."""
+    by_name = np.argsort(np.argsort(names, kind="stable"))  # each column's rank by name
+    size = np.abs(contribs)
+    order = np.lexsort((np.broadcast_to(by_name, size.shape), -size), axis=-1)[:, :top]
+    words = [labels.get(n, n) for n in names]
+    out = []
+    for row, picked in enumerate(order):
+        out.append(
+            [
+                reason_text(words[i], values[row, i], contribs[row, i])
+                for i in picked
+                if contribs[row, i] != 0
+            ]
+        )
+    return out
 
 
 def reason_text(label: str, value: float, contribution: float) -> str:

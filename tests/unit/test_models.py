@@ -452,15 +452,17 @@ def test_reasons_of_a_hand_checked_stump():
 
 
 def test_reasons_rank_by_absolute_contribution_then_name():
-    names = ["a_spend", "b_orders", "c_csat", "d_tickets", "e_visits"]
-    values = np.array([12.5, 3.0, float("nan"), 2.0, 7.0])
-    contribs = np.array([0.3, -0.9, 0.3, 0.0, 0.1])
+    names = ["e_visits", "a_spend", "c_csat", "b_orders", "d_tickets"]
+    values = np.array([[7.0, 12.5, float("nan"), 3.0, 2.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
+    contribs = np.array([[0.3, 0.3, 0.3, -0.9, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0]])
     assert rank_reasons(names, values, contribs, {"c_csat": "average satisfaction"}) == [
-        "b_orders: 3 (lowers the churn risk)",
-        "a_spend: 12.5 (raises the churn risk)",
-        "average satisfaction: unknown (raises the churn risk)",
+        [
+            "b_orders: 3 (lowers the churn risk)",
+            "a_spend: 12.5 (raises the churn risk)",
+            "average satisfaction: unknown (raises the churn risk)",
+        ],
+        [],
     ]
-    assert rank_reasons(names, values, np.zeros(5), {}) == []
 
 
 def test_spark_scores_carry_the_reason_the_model_learned(trained, base_conf):

@@ -364,7 +364,8 @@ def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
     ``api_keys`` is given. Raises ConfigError when no key is configured."""
     check = KeyChecker(api_keys if api_keys is not None else load_api_keys(conf))
     backend = Backend.from_conf(conf)
-    audit = ChatAudit.from_conf(conf, Catalog(conf))
+    catalog = Catalog(conf)
+    audit = ChatAudit.from_conf(conf, catalog)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -390,7 +391,6 @@ def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
             raise HTTPException(401, "missing or invalid API key", {"WWW-Authenticate": "ApiKey"})
 
     errors = {401: {"description": "missing or invalid API key"}, 404: {}, 422: {}, 503: {}}
-    catalog = Catalog(conf)
     history = ExportHistory(
         catalog.path("chatbot_export"),
         catalog.path("chatbot_identifiers"),

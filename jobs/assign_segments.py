@@ -20,12 +20,13 @@ from pyspark.sql import functions as F
 from pipelines.catalog import Catalog
 from pipelines.config import Conf
 from pipelines.features import FeatureParams, features_schema
+from pipelines.gate.delta_io import add_missing_columns
 from pipelines.models.churn import ChurnParams, score_churn
 from pipelines.models.clustering import assign_clusters
 from pipelines.models.promotion import champion_version
 from pipelines.nightly import io
 from pipelines.nightly.cli import run_stage
-from pipelines.segments.assign import SegmentParams, assign_segments
+from pipelines.segments.assign import ADDED_SEGMENT_COLUMNS, SegmentParams, assign_segments
 from pipelines.segments.hysteresis import HysteresisParams
 from pipelines.segments.rules import load_rules
 from pipelines.tracking import configure_mlflow
@@ -59,8 +60,10 @@ def run(spark: SparkSession, conf: Conf, as_of: date) -> dict:
     churn = None
     if version:
         booster = mlflow.xgboost.load_model(f"models:/{name}/{version}")
-        population = ChurnParams.from_conf(conf).population
-        churn = score_churn(features, booster, population).withColumn(
+        churn_params = ChurnParams.from_conf(conf)
+        churn = score_churn(
+            features, booster, churn_params.population, churn_params.reason_labels
+        ).withColumn(
             "model_version", F.lit(version)
         )
     before = io.previous_as_of(spark, catalog, "segments", as_of)
@@ -68,6 +71,8 @@ def run(spark: SparkSession, conf: Conf, as_of: date) -> dict:
     segments = assign_segments(
         features, clusters, churn, previous, rules, as_of, segment_params(conf)
     )
+    # Tables written before the reasons existed get their columns first (autoMerge is off).
+    add_missing_columns(spark, catalog.path("segments"), ADDED_SEGMENT_COLUMNS)
     report = io.write_partition(catalog, segments, "segments", as_of)
     return {
         "rows": report.rows_written,

@@ -49,7 +49,11 @@ class ChatBot:
         self.default_language = default_language
 
     def reply(self, message: str, profile: dict[str, Any] | None) -> Reply:
-        intent = detect_intent(message)
+        return self.answer(detect_intent(message), profile)
+
+    def answer(self, intent: str, profile: dict[str, Any] | None) -> Reply:
+        """The reply for a detected intent: it depends on nothing else but the profile, which
+        is why the chat audit can leave the message out (profilake-explain renders it again)."""
         personal = bool(profile) and bool(profile.get("personalization_allowed"))
         p = profile if personal else {}
         language = (p.get("language") or self.default_language).lower()

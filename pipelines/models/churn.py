@@ -16,12 +16,18 @@ Rules (docs/segments.md):
   the training window, by ROC AUC. Single-node ``xgboost.XGBClassifier`` on pandas when the
   training set has at most ``single_node_max_rows`` rows, ``xgboost.spark`` otherwise.
 - Baseline: recency only — ``recency_days`` itself as the score (longer = likelier churn).
+- Reasons: each score carries its top three reasons, the features with the largest XGBoost
+  contributions (``pred_contribs``: per feature, in log-odds; with the bias they add up to the
+  score's margin) by absolute size, ties by feature name, zero contributions left out; each is
+  said in plain words from ``models.churn.reason_labels`` with the feature's value and whether
+  it raises or lowers the risk (``reason_text``).
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -31,7 +37,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pipelines.config import Conf
+from pipelines.config import Conf, ConfigError
 
 LABEL = "churned"
 
@@ -56,6 +62,7 @@ class ChurnParams:
     medium_from: float = 0.4
     high_from: float = 0.7
     calibration_bins: int = 10
+    reason_labels: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_conf(cls, conf: Conf) -> ChurnParams:
@@ -74,7 +81,18 @@ class ChurnParams:
             medium_from=float(c.get("bands.medium_from")),
             high_from=float(c.get("bands.high_from")),
             calibration_bins=int(c.get("calibration_bins")),
+            reason_labels=reason_labels(c),
         )
+
+
+def reason_labels(section: Any) -> dict[str, str]:
+    """Every model feature's plain-words name (``models.churn.reason_labels``); a feature
+    without one fails here, naming it, rather than reaching a customer as a column name."""
+    labels = {str(k): str(v) for k, v in section.get("reason_labels").to_dict().items()}
+    missing = [f for f in section.get("features") if f not in labels]
+    if missing:
+        raise ConfigError(f"models.churn.reason_labels has no plain words for {missing}")
+    return labels
 
 
 @dataclass(frozen=True)
@@ -235,11 +253,18 @@ def _train_spark(df: DataFrame, names: list[str], params: ChurnParams) -> ChurnM
     )
 
 
-def score_churn(features: DataFrame, booster: Any, population: str | None = None) -> DataFrame:
-    """(profile_id, churn_score) for the rows of ``features`` (matching ``population``),
-    scored on the executors with the booster's own feature names."""
+def score_churn(
+    features: DataFrame,
+    booster: Any,
+    population: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> DataFrame:
+    """(profile_id, churn_score, churn_reasons) for the rows of ``features`` (matching
+    ``population``), scored on the executors with the booster's own feature names; the
+    reasons say the top three contributions in the words of ``labels``."""
     names = list(booster.feature_names)
     raw = bytes(booster.save_raw("ubj"))
+    words = dict(labels or {})
     rows = features.where(F.expr(population)) if population else features
     frame = model_frame(rows, names, ("profile_id",))
 
@@ -250,12 +275,74 @@ def score_churn(features: DataFrame, booster: Any, population: str | None = None
         model.load_model(bytearray(raw))
         model.set_param({"nthread": 1})
         for pdf in batches:
-            scores = model.inplace_predict(pdf[names].astype("float64")) if len(pdf) else []
+            X = pdf[names].astype("float64")
+            scores = model.inplace_predict(X) if len(pdf) else []
+            reasons = top_reasons(model, X, words) if len(pdf) else []
             yield pd.DataFrame(
-                {"profile_id": pdf["profile_id"], "churn_score": np.asarray(scores, "float64")}
+                {
+                    "profile_id": pdf["profile_id"],
+                    "churn_score": np.asarray(scores, "float64"),
+                    "churn_reasons": reasons,
+                }
             )
 
-    return frame.mapInPandas(predict, "profile_id string, churn_score double")
+    return frame.mapInPandas(
+        predict, "profile_id string, churn_score double, churn_reasons array<string>"
+    )
+
+
+def contributions(booster: Any, X: pd.DataFrame) -> np.ndarray:
+    """Per row, each feature's contribution to the margin (log-odds), then the bias: XGBoost's
+    ``pred_contribs`` (TreeSHAP). A row's contributions sum to its margin."""
+    import xgboost as xgb
+
+    return np.asarray(booster.predict(xgb.DMatrix(X), pred_contribs=True), dtype="float64")
+
+
+def top_reasons(
+    booster: Any, X: pd.DataFrame, labels: Mapping[str, str], top: int = 3
+) -> list[list[str]]:
+    """The ``top`` reasons of each row's score (see the module rules), as plain words."""
+    contribs = contributions(booster, X)[:, :-1]  # the last column is the bias
+    return rank_reasons(list(X.columns), X.to_numpy(dtype="float64"), contribs, labels, top)
+
+
+def rank_reasons(
+    names: list[str],
+    values: np.ndarray,
+    contribs: np.ndarray,
+    labels: Mapping[str, str],
+    top: int = 3,
+) -> list[list[str]]:
+    """Each row's reasons (rows of ``values`` / ``contribs``, one column per name): largest
+    absolute contribution first, ties by feature name, zero contributions left out. Sorted
+    with numpy per batch; only the kept reasons become text."""
+    by_name = np.argsort(np.argsort(names, kind="stable"))  # each column's rank by name
+    size = np.abs(contribs)
+    order = np.lexsort((np.broadcast_to(by_name, size.shape), -size), axis=-1)[:, :top]
+    words = [labels.get(n, n) for n in names]
+    out = []
+    for row, picked in enumerate(order):
+        out.append(
+            [
+                reason_text(words[i], values[row, i], contribs[row, i])
+                for i in picked
+                if contribs[row, i] != 0
+            ]
+        )
+    return out
+
+
+def reason_text(label: str, value: float, contribution: float) -> str:
+    """``"<label>: <value> (raises|lowers the churn risk)"``; a missing value is ``unknown``."""
+    if value is None or math.isnan(value):
+        shown = "unknown"
+    elif float(value).is_integer():
+        shown = str(int(value))
+    else:
+        shown = f"{value:.2f}".rstrip("0").rstrip(".")
+    effect = "raises" if contribution > 0 else "lowers"
+    return f"{label}: {shown} ({effect} the churn risk)"
 
 
 def predict(booster: Any, pdf: pd.DataFrame) -> np.ndarray:

@@ -6,6 +6,9 @@
   ``staleness_s`` (now − updated_at) and ``source`` (``cache`` or ``delta``).
 - 401 without a valid key, 404 for an unknown profile or identifier, 422 for a malformed id,
   503 when neither Redis nor the export can answer.
+- ``?as_of=<ISO time>`` or ``?version=<n>`` on ``/v1/profiles/{id}``: the document the export
+  held then (pipelines/serving/history.py); 400 for a bad moment, 404 before the table's first
+  version, 410 when that history was cleaned up.
 - ``/healthz`` (process alive), ``/readyz`` (Redis reachable or export readable), ``/docs``.
 
 A Redis timeout (``api.redis_timeout_ms``) sends that request to Delta; a refused or broken
@@ -25,11 +28,11 @@ import time
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -39,10 +42,19 @@ from starlette.concurrency import run_in_threadpool
 
 from pipelines.catalog import Catalog
 from pipelines.config import Conf, ConfigError
+from pipelines.serving.audit import ChatAudit, audit_row
 from pipelines.serving.cache import READ_SCRIPT
 from pipelines.serving.coverage import decode_offsets
 from pipelines.serving.delta_reader import DeltaPointReader, TableUnavailable
 from pipelines.serving.hashing import hmac_hex
+from pipelines.serving.history import (
+    BadMoment,
+    ExportHistory,
+    Gone,
+    NotThen,
+    parse_as_of,
+    parse_version,
+)
 from pipelines.serving.identifiers import ID_TYPES, PROFILE_ID_PATTERN, normalize
 from pipelines.serving.records import BASE_STATE, COVERED_OFFSETS, DOCUMENT
 from pipelines.serving.served import Composer, Found, from_reply
@@ -308,7 +320,8 @@ class FastReads:
         return None
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
+        # A query string (as_of, version) asks for the past: FastAPI's route answers it.
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope["query_string"]:
             target = self._target(scope["path"])
             if target is not None:
                 key = next((v for k, v in scope["headers"] if k == b"x-api-key"), None)
@@ -351,12 +364,16 @@ def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
     ``api_keys`` is given. Raises ConfigError when no key is configured."""
     check = KeyChecker(api_keys if api_keys is not None else load_api_keys(conf))
     backend = Backend.from_conf(conf)
+    catalog = Catalog(conf)
+    audit = ChatAudit.from_conf(conf, catalog)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         backend.connect()
+        audit.start()
         yield
         await backend.close()
+        await run_in_threadpool(audit.close)  # appends the replies still buffered
 
     app = FastAPI(
         title="profilake read API",
@@ -374,19 +391,45 @@ def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
             raise HTTPException(401, "missing or invalid API key", {"WWW-Authenticate": "ApiKey"})
 
     errors = {401: {"description": "missing or invalid API key"}, 404: {}, 422: {}, 503: {}}
+    history = ExportHistory(
+        catalog.path("chatbot_export"),
+        catalog.path("chatbot_identifiers"),
+        int(conf.get("cache.max_redirect_hops")),
+        int(conf.get("api.history_versions_kept")),
+    )
 
     @app.get(
         "/v1/profiles/{profile_id}",
         response_model=ProfileOut,
-        responses=errors,
+        responses={**errors, 400: {}, 410: {}},
         dependencies=[Depends(authorized)],
         tags=["profiles"],
     )
     async def get_profile(
         profile_id: str = PathParam(pattern=PROFILE_ID_PATTERN, examples=["p_0123456789abcdef"]),
+        as_of: str | None = Query(None, description="ISO-8601 time with offset: served then"),
+        version: str | None = Query(None, description="a chatbot_export version: served then"),
     ):
-        """A profile by id (a merged-away id answers with the survivor)."""
-        return _respond(backend.composer, await backend.find("p", profile_id), profile_id)
+        """A profile by id (a merged-away id answers with the survivor); with ``as_of`` or
+        ``version``, the document the export held at that moment (Delta time travel)."""
+        if as_of is None and version is None:
+            return _respond(backend.composer, await backend.find("p", profile_id), profile_id)
+        try:
+            if as_of is not None and version is not None:
+                raise BadMoment("give as_of or version, not both")
+            at = parse_as_of(as_of) if as_of is not None else None
+            number = parse_version(version) if version is not None else None
+            past = await run_in_threadpool(history.find, profile_id, at, number)
+        except BadMoment as exc:
+            raise HTTPException(400, str(exc)) from exc
+        except NotThen as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except Gone as exc:
+            raise HTTPException(410, str(exc)) from exc
+        except TableUnavailable as exc:
+            raise HTTPException(503, f"profile store unavailable: {exc}") from exc
+        return Response(past.body(profile_id), media_type="application/json",
+                        headers={"X-Profile-Source": "history"})
 
     @app.get(
         "/v1/lookup/{id_type}/{id_value}",
@@ -418,12 +461,13 @@ def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
         ok = state["redis"] or state["delta"]
         return JSONResponse({"ready": ok, **state}, status_code=200 if ok else 503)
 
-    _add_chat(app, conf, authorized)
+    _add_chat(app, conf, authorized, audit)
     return app
 
 
-def _add_chat(app: FastAPI, conf: Conf, authorized) -> None:
-    """The reference chatbot over HTTP (``POST /v1/chat``) and a tiny page at ``/chat``."""
+def _add_chat(app: FastAPI, conf: Conf, authorized, audit: ChatAudit) -> None:
+    """The reference chatbot over HTTP (``POST /v1/chat``) and a tiny page at ``/chat``; every
+    reply is queued for the ``chat_audit`` table (pipelines/serving/audit.py)."""
     import json
 
     from pipelines.chatbot.bot import ChatBot
@@ -449,9 +493,13 @@ def _add_chat(app: FastAPI, conf: Conf, authorized) -> None:
 
     @app.post("/v1/chat", dependencies=[Depends(authorized)], tags=["chatbot"])
     async def chat(body: ChatIn) -> dict[str, Any]:
-        """One chatbot turn for a customer: the reply and why it was chosen."""
+        """One chatbot turn for a customer: the reply and why it was chosen; ``audit_id`` names
+        its ``chat_audit`` row."""
         profile = await lookup(body.id_type.value, body.id_value)
-        return bot.reply(body.message, profile).as_dict()
+        reply = bot.reply(body.message, profile).as_dict()
+        row = audit_row(reply, profile, body.id_type.value, datetime.now(UTC))
+        audit.record(row)
+        return {**reply, "audit_id": row["audit_id"]}
 
     @app.get("/chat", response_class=HTMLResponse, include_in_schema=False)
     async def chat_page(_request: Request) -> str:

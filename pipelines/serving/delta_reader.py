@@ -7,7 +7,8 @@ file covers a narrow key range, recorded as min/max statistics in the Delta log.
 2. in each, picks the row groups whose Parquet statistics contain the key;
 3. reads just that row group and slices the matching row.
 The reader keeps the table open and re-reads the log when its version changes (checked at most
-every ``refresh_s`` seconds), so a nightly overwrite or an incremental MERGE is picked up.
+every ``refresh_s`` seconds), so a nightly overwrite or an incremental MERGE is picked up; a
+reader pinned to a ``version`` (time travel, pipelines/serving/history.py) never moves.
 """
 
 from __future__ import annotations
@@ -37,12 +38,16 @@ class _File:
 
 
 class DeltaPointReader:
-    """Thread-safe point reader for one Delta table; ``get(key)`` returns a row dict or None."""
+    """Thread-safe point reader for one Delta table; ``get(key)`` returns a row dict or None.
+    With ``version`` it reads that version of the table, always."""
 
-    def __init__(self, table_uri: str, key: str, refresh_s: float = 5.0):
+    def __init__(
+        self, table_uri: str, key: str, refresh_s: float = 5.0, version: int | None = None
+    ):
         self.table_uri = table_uri
         self.key = key
         self.refresh_s = refresh_s
+        self.pinned = version
         self._lock = threading.Lock()
         self._table: Any = None
         self._version: int | None = None
@@ -62,8 +67,8 @@ class DeltaPointReader:
 
         try:
             if self._table is None:
-                self._table = DeltaTable(self.table_uri)
-            else:
+                self._table = DeltaTable(self.table_uri, version=self.pinned)
+            elif self.pinned is None:
                 self._table.update_incremental()
         except Exception as exc:  # TableNotFoundError and I/O errors alike
             self._table = None

@@ -27,6 +27,9 @@ OPTIONAL_FIELDS: dict[str, str] = {
     "cluster_name": "behavioural cluster (nightly)",
     "churn_score": "churn probability 0..1 (nightly)",
     "churn_band": "low, medium or high churn risk (nightly)",
+    "churn_reasons": "the churn score's top three reasons, in plain words (nightly)",
+    "segment_reasons": "per rule segment: segment, the condition that put the profile there, "
+    "kept (held by hysteresis) (nightly)",
     "rfm_label": "RFM label (nightly)",
     "segments_as_of": "when the segments were computed",
     "net_spend": "lifetime gross orders minus refunds, base currency",
@@ -54,4 +57,6 @@ SEGMENT_COLUMNS: dict[str, str] = {
     "churn_score": "double",
     "churn_band": "string",
     "rfm_label": "string",
+    "churn_reasons": "array<string>",
+    "segment_reasons": "array<struct<segment:string,condition:string,kept:boolean>>",
 }

@@ -48,6 +48,7 @@ COLUMN_TYPES: dict[str, Type] = {
     **{c: _STRING for c in ("account_tier", "last_order_id", "complementary_category")},
     **{c: _STRING for c in ("primary_segment", "cluster_name", "churn_band", "rfm_label")},
     **{c: _ARRAY for c in ("rule_segments", "cart", "open_ticket_ids", "recent_categories")},
+    **{c: _ARRAY for c in ("churn_reasons", "segment_reasons")},
     **{c: _DOUBLE for c in ("churn_score", "net_spend", "cart_value", "avg_csat")},
     **{c: _TS for c in ("segments_as_of", "last_order_at", "intent_at", "last_contact_at")},
     "orders_30d": "bigint",
@@ -154,6 +155,8 @@ def segment_columns(segments: Mapping[str, Any] | None) -> dict[str, Any]:
     out = {c: s.get(c) for c in SEGMENT_COLUMNS}
     out["churn_score"] = _float(out["churn_score"])
     out["rule_segments"] = _list(out["rule_segments"])
+    out["churn_reasons"] = _list(out["churn_reasons"])
+    out["segment_reasons"] = _list(out["segment_reasons"])
     out["segments_as_of"] = _utc(s.get("as_of", s.get("segments_as_of")))
     return out
 

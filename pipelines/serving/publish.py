@@ -35,7 +35,18 @@ EXPORT_KEY = "profile_id"
 IDENTIFIERS_KEY = "lookup_key"
 NO_DELETION_VECTORS = "spark.databricks.delta.properties.defaults.enableDeletionVectors"
 # Added for the hot lane (docs/streaming.md); tables written before get them on the next write.
-ADDED_EXPORT_COLUMNS = {BASE_STATE: "string", COVERED_OFFSETS: "string"}
+# Likewise the nightly reasons (docs/segments.md), published when on the allow-list.
+ADDED_EXPORT_COLUMNS = {
+    BASE_STATE: "string",
+    COVERED_OFFSETS: "string",
+    "churn_reasons": "array<string>",
+    "segment_reasons": "array<struct<segment:string,condition:string,kept:boolean>>",
+}
+
+
+def _added(export: DataFrame) -> dict[str, str]:
+    """The columns added later that this export has (the reasons only when allow-listed)."""
+    return {c: t for c, t in ADDED_EXPORT_COLUMNS.items() if c in export.columns}
 
 
 @contextmanager
@@ -96,7 +107,7 @@ def write_export(
     """Overwrite both export tables with ``export`` (rows of ``build_export``), in files of
     about ``rows_per_file`` rows and Parquet row groups of about ``row_group_bytes``."""
     spark = export.sparkSession
-    add_missing_columns(spark, catalog.path(EXPORT_TABLE), ADDED_EXPORT_COLUMNS)
+    add_missing_columns(spark, catalog.path(EXPORT_TABLE), _added(export))
     export = export.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         idents = identifier_rows(export, merges).persist(StorageLevel.MEMORY_AND_DISK)
@@ -157,10 +168,10 @@ def sync_touched(
         Gate reports per table and the cache push report.
     """
     spark = touched_profiles.sparkSession
-    add_missing_columns(spark, catalog.path(EXPORT_TABLE), ADDED_EXPORT_COLUMNS)
     export = build_export(touched_profiles, segments, params, exported_at).persist(
         StorageLevel.MEMORY_AND_DISK
     )
+    add_missing_columns(spark, catalog.path(EXPORT_TABLE), _added(export))
     try:
         reports: dict[str, Any] = {}
         with _without_deletion_vectors(spark), _row_groups(spark, row_group_bytes):

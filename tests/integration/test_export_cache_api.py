@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -412,3 +414,101 @@ def test_chat_endpoint_and_page(api):
     unknown = api.post("/v1/chat", json={**body, "id_value": "C404"}, headers={"X-API-Key": KEY})
     assert unknown.json()["personalized"] is False
     assert "<form" in api.get("/chat").text
+
+
+# --- What the bot knew: past answers and the chat audit (docs/serving.md) ---------------------
+# These run last in the module: they add an export version (and push it to Redis).
+
+
+def _stored_document(spark, catalog: Catalog, version: int, pid: str) -> bytes:
+    """The oracle: the document Spark reads back from that table version."""
+    row = (
+        spark.read.format("delta")
+        .option("versionAsOf", version)
+        .load(catalog.path("chatbot_export"))
+        .where(f"profile_id = '{pid}'")
+        .select("document")
+        .first()
+    )
+    return row[0].encode("utf-8")
+
+
+def test_as_of_and_version_answer_what_the_export_held_then(spark, served, api):
+    from deltalake import DeltaTable
+
+    catalog, conf = served["catalog"], served["conf"]
+    before = DeltaTable(catalog.path("chatbot_export")).version()
+    then = datetime.now(UTC)
+    time.sleep(0.02)
+    anna = next(p for p in people() if p["profile_id"] == ANNA)
+    changed = {**anna, "version": anna["version"] + 1, "cart": [], "intent": None}
+    sync_touched(catalog, conf, profiles_df(spark, [changed]), params=served["params"],
+                 segments=segments_df(spark))
+    old = _stored_document(spark, catalog, before, ANNA)
+
+    for query in (f"as_of={then.isoformat()}", f"version={before}",
+                  f"as_of={then.strftime('%Y-%m-%dT%H:%M:%S.%f')}Z"):
+        r = get(api, f"/v1/profiles/{ANNA}?{query}")
+        assert r.status_code == 200, (query, r.text)
+        assert r.content.startswith(old[:-1] + b","), query  # the stored bytes, then metadata
+        body = r.json()
+        assert (body["source"], body["export_version"]) == ("history", before)
+        assert r.headers["X-Profile-Source"] == "history"
+    now = get(api, f"/v1/profiles/{ANNA}?as_of={datetime.now(UTC).isoformat()}").json()
+    assert now["profile_version"] == anna["version"] + 1 and now["cart"] == []
+    assert now["export_version"] > before
+
+    merged = get(api, f"/v1/profiles/{DAN}?version={before}").json()
+    assert (merged["profile_id"], merged["merged_from"]) == (BOB, DAN)
+    early = get(api, f"/v1/profiles/{ANNA}?as_of=2000-01-01T00:00:00Z")
+    assert early.status_code == 404 and "before" in early.json()["detail"]
+    assert get(api, f"/v1/profiles/{ANNA}?version=9999").status_code == 404
+    for bad in ("as_of=yesterday", "as_of=2026-09-01T10:00:00", "version=-1", "version=x",
+                f"as_of={then.isoformat()}&version=0", "as_of=2999-01-01T00:00:00Z"):
+        r = get(api, f"/v1/profiles/{ANNA}?{bad}")
+        assert r.status_code == 400 and r.json()["detail"], bad
+
+
+def test_every_chat_reply_is_audited_and_explained_without_personal_values(
+    served, monkeypatch, capsys
+):
+    from deltalake import DeltaTable
+
+    from jobs.explain import main as explain_main
+
+    catalog = served["catalog"]
+    monkeypatch.setenv("PROFILAKE_API_KEYS", KEY)
+    message = "Where is my order? This is anna.schmidt@example.org, +49 151 1234 5678"
+    asked = {"message": message, "id_type": "email", "id_value": "Anna.Schmidt@Example.org"}
+    with TestClient(create_app(served["conf"])) as api:
+        answered = api.post("/v1/chat", json=asked, headers={"X-API-Key": KEY}).json()
+        nobody = api.post("/v1/chat", json={**asked, "id_value": "nobody@example.org"},
+                          headers={"X-API-Key": KEY}).json()
+        served_doc = get(api, f"/v1/profiles/{ANNA}").json()
+    # Leaving the client stopped the API, which appends what its writer still buffered.
+    rows = {r["audit_id"]: r for r in
+            DeltaTable(catalog.path("chat_audit")).to_pyarrow_table().to_pylist()}
+    row, none = rows[answered["audit_id"]], rows[nobody["audit_id"]]
+    export_version = DeltaTable(catalog.path("chatbot_export")).version()
+    assert {k: row[k] for k in ("profile_id", "id_type", "source", "profile_version",
+                                "base_version", "pending_events", "export_version", "intent",
+                                "personalized", "actions")} == {
+        "profile_id": ANNA, "id_type": "email", "source": "cache",
+        "profile_version": served_doc["profile_version"],
+        "base_version": served_doc["profile_version"], "pending_events": 0,
+        "export_version": export_version, "intent": "order_status", "personalized": True,
+        "actions": [a["name"] for a in served_doc["next_best_actions"]],
+    }
+    assert (none["profile_id"], none["personalized"]) == (None, False)
+    logged = json.dumps([row, none], default=str).lower()
+    for personal in ("anna", "schmidt", "example.org", "1234", "order?"):
+        assert personal not in logged
+
+    root = served["conf"].path("paths.root")
+    at = row["replied_at"].isoformat()
+    assert explain_main(["--env", "test", "--root", root, "--profile", ANNA, "--at", at]) == 0
+    out = capsys.readouterr().out
+    assert f"chatbot_export version {export_version}" in out
+    assert f"audit {row['audit_id']}" in out
+    assert f"reply: {answered['text']}" in out  # rendered again from the profile served then
+    assert "note:" not in out

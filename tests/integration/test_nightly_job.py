@@ -93,6 +93,17 @@ def test_nightly_backfill_rerun_and_report(spark, lakehouse, capsys):
     assert d2.select("cluster_name").distinct().count() == 3
     assert progress[1].details["models"]["clusters"].endswith("k=3")
     assert progress[1].details["drift"]["previous_as_of"] == str(D1)
+    # Every score carries its reasons in conf's words; every segment the condition behind it.
+    words = set(conf.get("models.churn.reason_labels").to_dict().values())
+    scored = d2.where(F.col("churn_score").isNotNull()).collect()
+    assert scored or progress[1].details["segments"]["model_version"] == "none"
+    for r in scored:
+        assert 1 <= len(r.churn_reasons) <= 3
+        assert all(t.rsplit(": ", 1)[0] in words for t in r.churn_reasons)
+        assert all(t.endswith(("(raises the churn risk)", "(lowers the churn risk)"))
+                   for t in r.churn_reasons)
+    for r in d2.collect():
+        assert [x.segment for x in r.segment_reasons] == r.rule_segments
 
     # Rerunning a date replaces its partitions with the same rows.
     before = {t: _rows(spark, conf, t, D2) for t in ("features", "segments")}

@@ -217,7 +217,9 @@ def test_no_pyspark_import():
 
 SEGMENTS_SCHEMA = (
     "profile_id string, as_of timestamp, primary_segment string, rule_segments array<string>, "
-    "cluster_name string, churn_score double, churn_band string, rfm_label string"
+    "cluster_name string, churn_score double, churn_band string, rfm_label string, "
+    "churn_reasons array<string>, "
+    "segment_reasons array<struct<segment:string,condition:string,kept:boolean>>"
 )
 BASE = datetime(2026, 8, 1, 10, 0, 0)
 TIMES = [BASE, BASE + timedelta(minutes=5), BASE + timedelta(microseconds=1999)]
@@ -298,6 +300,19 @@ snapshot = st.fixed_dictionaries(
         "churn_score": st.none() | st.sampled_from([0.05, 0.5, 0.93]),
         "churn_band": st.none() | st.sampled_from(["high", "low", "High"]),
         "rfm_label": st.none() | st.just("champion"),
+        "churn_reasons": st.none()
+        | st.lists(st.sampled_from(["orders ever: 3 (lowers the churn risk)", "ß é"]), max_size=3),
+        "segment_reasons": st.none()
+        | st.lists(
+            st.fixed_dictionaries(
+                {
+                    "segment": st.sampled_from(["vip", "loyal"]),
+                    "condition": st.sampled_from(["spend_90d > 500", "x = 'a\"b'"]),
+                    "kept": st.none() | st.booleans(),
+                }
+            ),
+            max_size=2,
+        ),
     }
 )
 SNAPSHOT_TIMES = [BASE - timedelta(days=d, microseconds=d * 1500) for d in range(4)]

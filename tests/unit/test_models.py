@@ -20,10 +20,13 @@ from pipelines.models.churn import (
     LABEL,
     ChurnParams,
     baseline_score,
+    contributions,
     evaluate,
     labelled,
     predict,
+    rank_reasons,
     score_churn,
+    top_reasons,
     train_churn,
 )
 from pipelines.models.clustering import (
@@ -414,3 +417,65 @@ def test_feature_psi_bins_on_the_previous_snapshot_and_counts_nulls(spark):
     assert got["same"] == 0.0
     assert got["shifted"] == pytest.approx(0.3 * math.log(1.6) - 0.3 * math.log(0.4), abs=1e-5)
     assert got["nulls"] == pytest.approx(nulls, abs=1e-5)
+
+
+# --- reasons with every score -------------------------------------------------------------
+
+
+def _stump():
+    """One depth-1 tree, learning rate 1, no regularization, base score 0.5 (margin 0): the
+    split on recency_days sends the two y=0 rows left and the two y=1 rows right. Each side:
+    G = Σ(p − y) = ±1, H = Σ p(1 − p) = 0.5, so its leaf is −G/H = ∓2 and, with equal covers,
+    the expected leaf is 0: recency_days contributes −2 or +2, the bias 0, orders nothing."""
+    import xgboost as xgb
+
+    X = pd.DataFrame({"orders_lifetime": [1.0, 1.0, 1.0, 1.0],
+                      "recency_days": [10.0, 20.0, 200.0, 300.0]})
+    params = {"objective": "binary:logistic", "max_depth": 1, "eta": 1.0, "lambda": 0.0,
+              "min_child_weight": 0.0, "base_score": 0.5, "max_delta_step": 0}
+    return xgb.train(params, xgb.DMatrix(X, label=[0, 0, 1, 1]), num_boost_round=1), X
+
+
+def test_reasons_of_a_hand_checked_stump():
+    booster, X = _stump()
+    contribs = contributions(booster, X)
+    assert np.allclose(contribs, [[0, -2, 0], [0, -2, 0], [0, 2, 0], [0, 2, 0]])
+    # Additivity: contributions + bias are the margin; the score is its sigmoid.
+    assert np.allclose(predict(booster, X), 1 / (1 + np.exp(-contribs.sum(axis=1))))
+    labels = {"recency_days": "days since the last order", "orders_lifetime": "orders ever"}
+    assert top_reasons(booster, X, labels) == [
+        ["days since the last order: 10 (lowers the churn risk)"],
+        ["days since the last order: 20 (lowers the churn risk)"],
+        ["days since the last order: 200 (raises the churn risk)"],
+        ["days since the last order: 300 (raises the churn risk)"],
+    ]
+
+
+def test_reasons_rank_by_absolute_contribution_then_name():
+    names = ["e_visits", "a_spend", "c_csat", "b_orders", "d_tickets"]
+    values = np.array([[7.0, 12.5, float("nan"), 3.0, 2.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
+    contribs = np.array([[0.3, 0.3, 0.3, -0.9, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0]])
+    assert rank_reasons(names, values, contribs, {"c_csat": "average satisfaction"}) == [
+        [
+            "b_orders: 3 (lowers the churn risk)",
+            "a_spend: 12.5 (raises the churn risk)",
+            "average satisfaction: unknown (raises the churn risk)",
+        ],
+        [],
+    ]
+
+
+def test_spark_scores_carry_the_reason_the_model_learned(trained, base_conf):
+    """The data's churn rule is days_since_last_event > 40: that is every score's top reason,
+    said in conf's words, raising the risk above 40 days and lowering it below."""
+    model, pdf, holdout = trained
+    labels = ChurnParams.from_conf(base_conf).reason_labels
+    rows = score_churn(holdout, model.booster, labels=labels).collect()
+    quiet = dict(zip(pdf["profile_id"], pdf["days_since_last_event"], strict=True))
+    agree = 0
+    for r in rows:
+        assert 1 <= len(r.churn_reasons) <= 3
+        effect = "raises" if quiet[r.profile_id] > 40 else "lowers"
+        top = f"days since any activity: {quiet[r.profile_id]} ({effect} the churn risk)"
+        agree += r.churn_reasons[0] == top
+    assert agree >= 0.95 * len(rows)

@@ -133,6 +133,13 @@ def test_rule_segments_primary_by_priority_bands_and_staleness(spark, rules):
     got = _assign(rules, features, churn)
     assert got["rich"].rule_segments == ["Premium Buyers", "Occasional Buyers"]
     assert got["rich"].primary_segment == "Premium Buyers"
+    # Each segment with the condition (conf/segments.yaml) that put the profile there.
+    assert [r.asDict() for r in got["rich"].segment_reasons] == [
+        {"segment": "Premium Buyers", "condition": "spend_90d > 500", "kept": False},
+        {"segment": "Occasional Buyers", "condition": "orders_365d BETWEEN 1 AND 4",
+         "kept": False},
+    ]
+    assert got["nobody"].segment_reasons == [] and got["rich"].churn_reasons is None
     assert got["loyal"].primary_segment == "Loyal Customers"
     assert got["lapsing"].rule_segments == ["At Risk", "Occasional Buyers"]
     assert got["needy"].primary_segment == "Frequent Support Seekers"
@@ -163,6 +170,10 @@ def test_hysteresis_keeps_a_segment_until_the_keep_condition_fails(spark, rules)
     )
     got = _assign(rules, features, previous=previous)
     assert got["stays"].primary_segment == "Premium Buyers"
+    # Held by hysteresis: the reason is the keep condition, marked as such.
+    assert [r.asDict() for r in got["stays"].segment_reasons] == [
+        {"segment": "Premium Buyers", "condition": "spend_90d > 450", "kept": True}
+    ]
     assert got["stays"].previous_primary_segment == "Premium Buyers"
     assert not got["stays"].segment_changed
     assert got["leaves"].primary_segment == UNSEGMENTED and got["leaves"].segment_changed

@@ -89,6 +89,8 @@ TABLE_RULES: dict[str, Rule | None] = {
     "pipeline_state": None,
     "erasure_log": None,
     "table_health": None,  # per-table file statistics from profilake-maintain
+    "metrics": None,  # profilake-monitor: figures labelled by lane, source, table, column
+    "alerts": None,  # profilake-monitor: rule, subject (same labels), message, delivery
 }
 
 # Last, so an erasure that dies half-way still finds the person through them on a rerun.

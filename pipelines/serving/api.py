@@ -6,7 +6,8 @@
   ``staleness_s`` (now − updated_at) and ``source`` (``cache`` or ``delta``).
 - 401 without a valid key, 404 for an unknown profile or identifier, 422 for a malformed id,
   503 when neither Redis nor the export can answer.
-- ``/healthz`` (process alive), ``/readyz`` (Redis reachable or export readable), ``/docs``.
+- ``/healthz`` (process alive), ``/readyz`` (Redis reachable or export readable), ``/docs``,
+  ``/metrics`` (Prometheus text: the monitor's metrics and request counters, metrics_route.py).
 
 A Redis timeout (``api.redis_timeout_ms``) sends that request to Delta; a refused or broken
 connection also keeps the API on Delta for ``api.redis_retry_s`` before trying Redis again, so
@@ -44,6 +45,7 @@ from pipelines.serving.coverage import decode_offsets
 from pipelines.serving.delta_reader import DeltaPointReader, TableUnavailable
 from pipelines.serving.hashing import hmac_hex
 from pipelines.serving.identifiers import ID_TYPES, PROFILE_ID_PATTERN, normalize
+from pipelines.serving.metrics_route import add_metrics
 from pipelines.serving.records import BASE_STATE, COVERED_OFFSETS, DOCUMENT
 from pipelines.serving.served import Composer, Found, from_reply
 
@@ -419,6 +421,7 @@ def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
         return JSONResponse({"ready": ok, **state}, status_code=200 if ok else 503)
 
     _add_chat(app, conf, authorized)
+    add_metrics(app, conf, authorized)  # last: its middleware wraps the fast path too
     return app
 
 

@@ -36,7 +36,7 @@ def group_offsets(bootstrap: str, group_id: str, timeout_s: float) -> dict[str, 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=max(ms, 1001),
                              bootstrap_timeout_ms=ms)
     try:
-        committed = admin.list_consumer_group_offsets(group_id)
+        committed = admin.list_group_offsets({group_id: None}).get(group_id, {})
     finally:
         admin.close()
     return {f"{tp.topic}:{tp.partition}": int(meta.offset)

@@ -1,5 +1,7 @@
-"""Monitoring and alerts: stream lag and freshness, per-source volume, quarantine rate,
-null-rate jumps, stale profiles, the last successful nightly and model drift.
+"""Monitoring and alerts over the lanes, the tables and the nightly.
+
+Stream lag and freshness, per-source volume, quarantine rate, null-rate jumps, stale
+profiles, the last successful nightly and model drift:
 
     profilake-monitor [--env local] [--as-of 2026-10-01] [--check stream_lag --check freshness]
     make monitor [CHECKS="stream_lag freshness"]

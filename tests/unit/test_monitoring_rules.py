@@ -178,3 +178,10 @@ def test_request_counters_histogram_is_cumulative():
     assert s[("profilake_api_request_duration_seconds_sum", (("route", "/v1/profiles"),))] == \
         pytest.approx(11.0065)
     assert s[("profilake_api_requests_total", (("route", "other"), ("status", "404")))] == 1
+
+
+def test_the_job_refuses_an_unknown_check_before_spark_starts(capsys):
+    from jobs.monitor import main
+
+    assert main(["--env", "test", "--check", "lag"]) == 2
+    assert "unknown check(s) lag" in capsys.readouterr().err

@@ -41,8 +41,9 @@ def run(spark, conf: Conf, checks=CHECKS, as_of: date | None = None,
                   as_of or now.date() - timedelta(days=1))
     result = monitor(ctx, checks, run_id=f"monitor-{uuid.uuid4().hex[:12]}")
     for alert, delivery in result.deliveries:
-        print(f"[monitor] ALERT {alert.severity} {alert.rule} {alert.subject}: "
-              f"{alert.message} ({delivery})", flush=True)
+        about = f" {alert.subject}" if alert.subject else ""
+        print(f"[monitor] ALERT {alert.severity} {alert.rule}{about}: {alert.message} "
+              f"({delivery})", flush=True)
     print(f"[monitor] {result.run_id}: {result.metrics_written} metrics, "
           f"{result.alerts_written} alerts", flush=True)
     return result

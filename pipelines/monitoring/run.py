@@ -156,7 +156,10 @@ def measure(ctx: Context, checks: Sequence[str], say: Callable[[str], None] = pr
         try:
             found = CHECK_FUNCTIONS[name](ctx)
         except Exception as exc:  # one check's failure must not hide the others' findings
-            log.exception("monitor check %s failed", name)
+            # One line: a broker or table that is down is an operational state, not a bug
+            # (the traceback is kept at debug level for when it is one).
+            log.warning("monitor check %s failed: %s: %s", name, type(exc).__name__, exc)
+            log.debug("monitor check %s failed", name, exc_info=True)
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
             found = Findings(alerts=[Alert(
                 "monitor_check_failed", ctx.params.severity["monitor_check_failed"], None, None,

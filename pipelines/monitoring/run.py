@@ -1,5 +1,5 @@
-"""One monitor run: measure each selected check, apply its rules, then append the metrics,
-post the new alerts and append the alerts with how each was delivered.
+"""One monitor run: measure each selected check, apply its rules, then post the new alerts,
+append them with how each was delivered, and append the metrics.
 
 A check that cannot measure (Kafka down, a table unreadable) does not stop the others: it
 raises a ``monitor_check_failed`` alert naming the check and the error instead.
@@ -195,12 +195,13 @@ def deliver(
 def monitor(
     ctx: Context, checks: Sequence[str], run_id: str, say: Callable[[str], None] = print
 ) -> MonitorResult:
-    """Measure, store the metrics, deliver and store the alerts."""
+    """Measure, deliver and store the alerts, then store the metrics. Alerts go first: a
+    metrics write the gate refuses must not keep them from being posted."""
     findings = measure(ctx, checks, say)
     result = MonitorResult(run_id, findings)
-    result.metrics_written = store.write_metrics(ctx.spark, ctx.catalog, findings.metrics,
-                                                 run_id, ctx.now)
     result.deliveries = deliver(ctx, findings.alerts, run_id)
     result.alerts_written = store.write_alerts(ctx.spark, ctx.catalog, result.deliveries,
                                                run_id, ctx.now)
+    result.metrics_written = store.write_metrics(ctx.spark, ctx.catalog, findings.metrics,
+                                                 run_id, ctx.now)
     return result

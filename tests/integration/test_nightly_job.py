@@ -188,7 +188,9 @@ def test_monitor_on_the_lakehouse(spark, lakehouse):
     what the tables and the nightly say, a null-rate jump against a planted earlier
     measure, an unreachable broker as a failed check, every alert posted once to a real
     local receiver, and the metrics served on the API's /metrics without a key."""
-    from fastapi.testclient import TestClient
+    import asyncio
+
+    import httpx
 
     from jobs import monitor as monitor_job
     from pipelines.monitoring import store
@@ -246,12 +248,15 @@ def test_monitor_on_the_lakehouse(spark, lakehouse):
     stored = io.read(spark, catalog, "alerts").where(F.col("run_id") == result.run_id)
     assert stored.count() == len(result.findings.alerts) == result.alerts_written
 
-    with TestClient(create_app(conf, api_keys=["k"])) as api:
-        page = api.get("/metrics")
-        assert page.status_code == 200 and page.headers["content-type"].startswith("text/plain")
-        for source, n in volume.items():
-            assert f'profilake_source_volume_records{{source="{source}"}} {float(n)!r}\n' \
-                in page.text
-        assert f"profilake_monitor_last_run_timestamp_seconds {now.timestamp()!r}" in page.text
-        assert 'profilake_api_requests_total{route="/metrics",status="200"} 1.0' in \
-            api.get("/metrics").text
+    async def scrape(app, times: int) -> list:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            return [await client.get("/metrics") for _ in range(times)]
+
+    first, second = asyncio.run(scrape(create_app(conf, api_keys=["k"]), 2))
+    assert first.status_code == 200 and first.headers["content-type"].startswith("text/plain")
+    for source, n in volume.items():
+        assert f'profilake_source_volume_records{{source="{source}"}} {float(n)!r}\n' \
+            in first.text
+    assert f"profilake_monitor_last_run_timestamp_seconds {now.timestamp()!r}" in first.text
+    assert 'profilake_api_requests_total{route="/metrics",status="200"} 1.0' in second.text

@@ -17,7 +17,7 @@ PYTEST_ARGS += --skip-slow
 endif
 
 .PHONY: help setup system-deps demo test test-fast test-long lint format services-up services-down \
-        services-status kafka-up kafka-down redis-up redis-down mlflow-ui notebooks generate produce stream hot history nightly segment-report maintain serve-api chatbot-demo bench clean \
+        services-status kafka-up kafka-down redis-up redis-down mlflow-ui notebooks generate produce stream hot history nightly segment-report maintain monitor serve-api chatbot-demo bench clean \
         cluster-demo
 
 help: ## show this help
@@ -117,6 +117,9 @@ segment-report: setup ## print segment sizes and write the HTML segment report (
 
 maintain: setup ## OPTIMIZE, VACUUM, checkpoint and report small files of every table; run after the nightly (TABLES=)
 	@$(BIN)/profilake-maintain $(foreach t,$(TABLES),--table $(t))
+
+monitor: setup ## stream lag, freshness, volume, quarantine, null rates, nightly, drift → metrics and alerts (CHECKS=)
+	@$(BIN)/profilake-monitor $(foreach c,$(CHECKS),--check $(c))
 
 serve-api: setup redis-up ## serve the read API (PROFILAKE_API_KEYS=key1,key2) on 127.0.0.1:8080
 	@$(BIN)/profilake-serve-api

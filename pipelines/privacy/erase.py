@@ -139,17 +139,10 @@ def _move_watermarks(spark: SparkSession, catalog: Catalog, before: dict[str, An
 
 def delta_lane_end_offsets(spark: SparkSession, conf: Conf) -> dict[str, int]:
     """End offsets of the Delta lane's last committed micro-batch (its checkpoint)."""
-    from pipelines.stream.offsets import checkpoint_end_offsets
+    from pipelines.stream.offsets import last_committed_end_offsets
+    from pipelines.stream.settings import StreamSettings
 
-    checkpoint = f"{conf.path('paths.checkpoints').rstrip('/')}/{conf.get('streaming.query_name')}"
-    jvm = spark.sparkContext._jvm
-    commits = jvm.org.apache.hadoop.fs.Path(f"{checkpoint}/commits")
-    fs = commits.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not fs.exists(commits):
-        return {}
-    ids = [int(s.getPath().getName()) for s in fs.listStatus(commits)
-           if s.getPath().getName().isdigit()]
-    return checkpoint_end_offsets(spark, checkpoint, max(ids)) if ids else {}
+    return last_committed_end_offsets(spark, StreamSettings.from_conf(conf).checkpoint)
 
 
 def _erase_kafka(spark: SparkSession, conf: Conf, redis_client: Any, prefix: str,

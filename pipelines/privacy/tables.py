@@ -93,6 +93,8 @@ TABLE_RULES: dict[str, Rule | None] = {
     # every identifier that led to it) the ids point at nothing. Left alone, it needs no vacuum
     # racing the read API's background appends (the API keeps running during an erasure).
     "chat_audit": None,
+    "metrics": None,  # profilake-monitor: figures labelled by lane, source, table, column
+    "alerts": None,  # profilake-monitor: rule, subject (same labels), message, delivery
 }
 
 # Last, so an erasure that dies half-way still finds the person through them on a rerun.

@@ -9,7 +9,8 @@
 - ``?as_of=<ISO time>`` or ``?version=<n>`` on ``/v1/profiles/{id}``: the document the export
   held then (pipelines/serving/history.py); 400 for a bad moment, 404 before the table's first
   version, 410 when that history was cleaned up.
-- ``/healthz`` (process alive), ``/readyz`` (Redis reachable or export readable), ``/docs``.
+- ``/healthz`` (process alive), ``/readyz`` (Redis reachable or export readable), ``/docs``,
+  ``/metrics`` (Prometheus text: the monitor's metrics and request counters, metrics_route.py).
 
 A Redis timeout (``api.redis_timeout_ms``) sends that request to Delta; a refused or broken
 connection also keeps the API on Delta for ``api.redis_retry_s`` before trying Redis again, so
@@ -56,6 +57,7 @@ from pipelines.serving.history import (
     parse_version,
 )
 from pipelines.serving.identifiers import ID_TYPES, PROFILE_ID_PATTERN, normalize
+from pipelines.serving.metrics_route import add_metrics
 from pipelines.serving.records import BASE_STATE, COVERED_OFFSETS, DOCUMENT
 from pipelines.serving.served import Composer, Found, from_reply
 
@@ -462,6 +464,7 @@ def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
         return JSONResponse({"ready": ok, **state}, status_code=200 if ok else 503)
 
     _add_chat(app, conf, authorized, audit)
+    add_metrics(app, conf, authorized)  # last: its middleware wraps the fast path too
     return app
 
 

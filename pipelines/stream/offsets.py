@@ -33,6 +33,19 @@ def checkpoint_end_offsets(spark: SparkSession, checkpoint: str, batch_id: int) 
     return parse_offsets_file(lines)
 
 
+def last_committed_end_offsets(spark: SparkSession, checkpoint: str) -> dict[str, int]:
+    """End offsets of the query's last committed micro-batch (the highest batch id under
+    ``<checkpoint>/commits``): every record below them is in the lakehouse. Empty when the
+    query never committed a batch."""
+    jvm = spark.sparkContext._jvm
+    commits = jvm.org.apache.hadoop.fs.Path(f"{checkpoint.rstrip('/')}/commits")
+    fs = commits.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(commits):
+        return {}
+    ids = [int(s.getPath().getName()) for s in fs.listStatus(commits)
+           if s.getPath().getName().isdigit()]
+    return checkpoint_end_offsets(spark, checkpoint, max(ids)) if ids else {}
+
 def parse_offsets_file(lines: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for line in lines[2:]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from jobs import nightly, segment_report
 from pipelines.catalog import Catalog
-from pipelines.config import ROOT_ENV, Conf, relocated
+from pipelines.config import ROOT_ENV, Conf, overridden, relocated
 from pipelines.ingest.flow import fold_params_from_conf
 from pipelines.nightly import io
 from pipelines.nightly.cli import dates, parser
@@ -191,3 +191,83 @@ def test_notebooks_run_on_the_lakehouse(spark, lakehouse):
     drift = cell_text(quality, "drift")
     for column in conf.get("models.drift.columns"):
         assert column in drift
+
+
+@pytest.mark.slow
+def test_monitor_on_the_lakehouse(spark, lakehouse):
+    """profilake-monitor on the nightly's lakehouse: volume, stale profiles and drift against
+    what the tables and the nightly say, a null-rate jump against a planted earlier
+    measure, an unreachable broker as a failed check, every alert posted once to a real
+    local receiver, and the metrics served on the API's /metrics without a key."""
+    import asyncio
+
+    import httpx
+
+    from jobs import monitor as monitor_job
+    from pipelines.monitoring import store
+    from pipelines.monitoring.params import MonitorParams
+    from pipelines.monitoring.records import Metric
+    from pipelines.monitoring.run import Context, deliver
+    from pipelines.serving.api import create_app
+    from tests.webhook_receiver import Receiver
+
+    catalog = Catalog(lakehouse.conf)
+    if not io.exists(spark, catalog, "profiles"):
+        _add_profiles(spark, lakehouse.conf)
+    receiver = Receiver()
+    conf = overridden(lakehouse.conf, {
+        "monitor.webhook_url": receiver.url, "monitor.kafka_timeout_s": 1,
+        "kafka.bootstrap_servers": "127.0.0.1:9",  # nothing listens: the lag check fails
+    })
+    now = datetime.now(UTC)
+    # Oracles, computed with pandas on the tables themselves.
+    events = io.read(spark, catalog, "events").where(F.col("event_date") == D2)
+    volume = events.select("source").toPandas()["source"].value_counts().to_dict()
+    features = io.read_partition(spark, catalog, "features", D2).toPandas()
+    nulls = features.isna().mean()
+    column = nulls[nulls > 0.1].index[0]  # planted as 0 % before: a jump above 0.1
+    profiles = io.read(spark, catalog, "profiles").select("last_seen").toPandas()
+    stale = int((profiles["last_seen"] < (now - timedelta(days=60)).replace(tzinfo=None)).sum())
+    store.write_metrics(spark, catalog, [Metric("null_rate", 0.0, {"table": "features",
+                                                                   "column": column})],
+                        "planted", now - timedelta(hours=1))
+    try:
+        result = monitor_job.run(spark, conf, as_of=D2, now=now)
+        again = deliver(Context(spark, conf, catalog, MonitorParams.from_conf(conf), now, D2),
+                        result.findings.alerts, "again")
+    finally:
+        receiver.close()
+
+    m = {(x.name, tuple(sorted(x.labels.items()))): x.value for x in result.findings.metrics}
+    for source, n in volume.items():
+        assert m[("source_volume_records", (("source", source),))] == n
+    assert m[("profiles", ())] == len(profiles) and m[("stale_profiles", ())] == stale
+    psi = {k: v for k, v in m.items() if k[0] == "model_drift_psi"}
+    assert max(psi.values()) == pytest.approx(lakehouse.progress[1].details["drift"]["max_psi"])
+    assert 0 <= m[("nightly_last_success_age_seconds", ())] < 3600
+    rules = {(a.rule, a.subject) for a in result.findings.alerts}
+    assert ("monitor_check_failed", "check=stream_lag") in rules
+    assert ("null_rate_jump", f"column={column},table=features") in rules
+    assert ("event_freshness", "") in rules  # the newest event is weeks old
+    assert not {r for r, _ in rules} & {"nightly_age", "quarantine_rate"}
+    # Every alert posted once, as JSON; still firing a moment later, none is posted again.
+    assert [d for _, d in result.deliveries] == ["posted"] * len(result.deliveries)
+    assert sorted((b["rule"], b["subject"]) for _, b in receiver.bodies) == sorted(
+        (a.rule, a.subject) for a in result.findings.alerts)
+    assert {t for t, _ in receiver.bodies} == {"application/json"}
+    assert [d for _, d in again] == ["repeat"] * len(again)
+    stored = io.read(spark, catalog, "alerts").where(F.col("run_id") == result.run_id)
+    assert stored.count() == len(result.findings.alerts) == result.alerts_written
+
+    async def scrape(app, times: int) -> list:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            return [await client.get("/metrics") for _ in range(times)]
+
+    first, second = asyncio.run(scrape(create_app(conf, api_keys=["k"]), 2))
+    assert first.status_code == 200 and first.headers["content-type"].startswith("text/plain")
+    for source, n in volume.items():
+        assert f'profilake_source_volume_records{{source="{source}"}} {float(n)!r}\n' \
+            in first.text
+    assert f"profilake_monitor_last_run_timestamp_seconds {now.timestamp()!r}" in first.text
+    assert 'profilake_api_requests_total{route="/metrics",status="200"} 1.0' in second.text

@@ -23,7 +23,13 @@ from pyspark.sql import functions as F
 from pipelines.catalog import Catalog
 from pipelines.config import Conf
 from pipelines.gate import gated_write
-from pipelines.gate.delta_io import ensure_table, read_if_exists, table_version, write_delta
+from pipelines.gate.delta_io import (
+    add_missing_columns,
+    ensure_table,
+    read_if_exists,
+    table_version,
+    write_delta,
+)
 from pipelines.gate.quarantine import REASON, quarantine
 from pipelines.gate.summary import quarantine_by_reason
 from pipelines.identity.graph import observations_from_events
@@ -111,11 +117,20 @@ def land_to_bronze(
 ) -> tuple[DataFrame | None, DataFrame]:
     """Write the source's new files to bronze; returns (their bronze rows, the file listing)."""
     listing = list_files(spark, catalog.conf.path("paths.landing"), source)
-    todo = new_files(listing, _read(spark, catalog, "ingested_files")).cache()
+    # Materialized, not cached: a cached plan equal to the listing (a first run, nothing
+    # ingested yet) would answer every later listing of this session with the same files.
+    todo = new_files(listing, _read(spark, catalog, "ingested_files")).localCheckpoint()
     paths = [r.path for r in todo.select("path").collect()]
     if not paths:
         return None, todo
     rows = read_bronze(spark, source, paths)
+    # A column new in these files (a new optional source field) is added to the bronze table
+    # first: schema auto-merge is off, so the write would otherwise fail on a schema mismatch.
+    add_missing_columns(
+        spark,
+        catalog.path(source.bronze_table),
+        {f.name: f.dataType.simpleString() for f in rows.schema.fields},
+    )
     quoted = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
     replace = f"_source_file IN ({quoted})"
     gated_write(

@@ -91,6 +91,8 @@ class IngestReport:
     merges: int = 0
     unassigned_events: int = 0  # events of the log that reach no profile, all runs
     unassigned_quarantined: int = 0  # of those, quarantined by this run (new ones)
+    # source -> columns its files brought that bronze did not have (schema evolution)
+    new_columns: dict[str, list[str]] = field(default_factory=dict)
     # (table_name, reason, rows) this run quarantined, most rows first.
     quarantined: list[tuple[str, str, int]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -113,9 +115,15 @@ def _read(spark: SparkSession, catalog: Catalog, table: str) -> DataFrame | None
 
 
 def land_to_bronze(
-    spark: SparkSession, catalog: Catalog, source: Source, run_id: str
+    spark: SparkSession,
+    catalog: Catalog,
+    source: Source,
+    run_id: str,
+    report: IngestReport | None = None,
 ) -> tuple[DataFrame | None, DataFrame]:
-    """Write the source's new files to bronze; returns (their bronze rows, the file listing)."""
+    """Write the source's new files to bronze; returns (their bronze rows, the file listing).
+    Columns the bronze table did not have yet are added first and named in
+    ``report.new_columns``."""
     listing = list_files(spark, catalog.conf.path("paths.landing"), source)
     # Materialized, not cached: a cached plan equal to the listing (a first run, nothing
     # ingested yet) would answer every later listing of this session with the same files.
@@ -126,11 +134,16 @@ def land_to_bronze(
     rows = read_bronze(spark, source, paths)
     # A column new in these files (a new optional source field) is added to the bronze table
     # first: schema auto-merge is off, so the write would otherwise fail on a schema mismatch.
-    add_missing_columns(
-        spark,
-        catalog.path(source.bronze_table),
-        {f.name: f.dataType.simpleString() for f in rows.schema.fields},
-    )
+    table = _read(spark, catalog, source.bronze_table)
+    if table is not None:
+        added = {
+            f.name: f.dataType.simpleString()
+            for f in rows.schema.fields
+            if f.name not in table.columns
+        }
+        add_missing_columns(spark, catalog.path(source.bronze_table), added)
+        if added and report is not None:
+            report.new_columns[source.name] = sorted(added)
     quoted = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
     replace = f"_source_file IN ({quoted})"
     gated_write(
@@ -168,7 +181,7 @@ def ingest_sources(
     pending = []
     for name in sources:
         source = SOURCES[name]
-        bronze, files = land_to_bronze(spark, catalog, source, run_id)
+        bronze, files = land_to_bronze(spark, catalog, source, run_id, report)
         report.files[name] = files.count()
         if bronze is None:
             continue

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from jobs.ingest_batch import summary_lines
 from pipelines.catalog import Catalog
 from pipelines.config import Conf, relocated
 from pipelines.ingest.flow import IngestReport, land_to_bronze, rules_from_conf, run_ingest
@@ -85,7 +86,10 @@ def test_examples_ingest_once_into_unified_profiles_and_rerun_adds_nothing(spark
         f'{new_header}\n"ORD-NEW0000000000001",{ref},{email},"SPRING",{rest}\n'
     )
     # Landing → bronze, then the normalizer on what landed (the steps a new column reaches).
-    landed_rows, files = land_to_bronze(spark, Catalog(conf), SOURCES["orders"], "evolve")
+    report = IngestReport()
+    landed_rows, files = land_to_bronze(spark, Catalog(conf), SOURCES["orders"], "ev", report)
+    assert report.new_columns == {"orders": ["coupon_code"]}
+    assert summary_lines(report)[-1] == "new source columns, kept in bronze: orders: coupon_code"
     assert files.count() == 2
     landed = {r._source_file.rsplit("/", 1)[1]: r for r in landed_rows.collect()}
     assert landed["new-shape.csv"].coupon_code == "SPRING"
@@ -168,7 +172,6 @@ def test_generated_invalid_rows_are_quarantined_and_valid_ones_land(spark, gener
     (a social file counts its mentions). Events that reach no profile are quarantined once."""
     from pyspark.sql import functions as F
 
-    from jobs.ingest_batch import summary_lines
     from pipelines.catalog import Catalog
     from pipelines.ingest.flow import quarantine_unassigned
     from pipelines.profiles.build import NO_PROFILE, events_with_profiles

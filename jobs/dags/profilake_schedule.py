@@ -5,8 +5,9 @@ command against the project's console scripts. No imports beyond the standard li
 Airflow installation that lacks the project's packages can still parse it.
 
 Business rule: the nightly of a day runs after that day's files are ingested, the chatbot export
-after the nightly (segments and churn risk it serves), table maintenance last (it takes the
-nightly's lock and compacts what the others wrote).
+after the nightly (segments and churn risk it serves), table maintenance after them (it takes the
+nightly's lock and compacts what the others wrote), and the monitor's daily checks last (they
+read the nightly's runs and tables). The lane checks run every few minutes on their own.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 DAG_ID = "profilake_daily"
 BACKFILL_DAG_ID = "profilake_backfill"
+LANES_DAG_ID = "profilake_lane_checks"
 # 02:00 UTC daily. Each run covers the day before (Airflow's data interval [D-1 02:00, D 02:00)),
 # so ``{ds}`` (the interval's start date) is the nightly's as-of date: the same "yesterday"
 # the nightly picks when run by hand.
@@ -48,6 +50,20 @@ STEPS: tuple[Step, ...] = (
     # Exit 1 when a table failed (the others were maintained): retried once, then the next
     # night compacts it.
     Step("maintenance", "profilake-maintain", retries=1, retry_delay_s=1800, timeout_s=2 * 3600),
+    # Every check; --as-of is the day the volume check compares with its baseline. Exit 1 means
+    # a check could not measure or an alert post failed: worth a retry.
+    Step("monitor", "profilake-monitor --as-of {ds}", retries=2, retry_delay_s=300, timeout_s=3600),
+)
+
+# The lanes' checks beside the stream and the hot lane (docs/operations.md, "Monitoring and
+# alerts"): every 10 minutes, each attempt shorter than the interval.
+LANES_CRON = "*/10 * * * *"
+LANE_CHECKS = Step(
+    "lane_checks",
+    "profilake-monitor --check stream_lag --check freshness --check quarantine_rate",
+    retries=1,
+    retry_delay_s=60,
+    timeout_s=540,
 )
 
 # Backfill of a date range: one nightly process over the range, oldest first (the nightly's

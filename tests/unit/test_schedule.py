@@ -24,12 +24,13 @@ from pipelines.config import PROJECT_DIR
 from pipelines.nightly.cli import dates, parser
 
 SCRIPTS = set(tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["project"]["scripts"])
-ORDER = ("ingest", "nightly", "export", "maintenance")  # the rule in profilake_schedule's doc
+# The rule in profilake_schedule's doc.
+ORDER = ("ingest", "nightly", "export", "maintenance", "monitor")
 
 
 def test_steps_run_in_the_rules_order_and_name_console_scripts_with_valid_arguments():
     assert tuple(s.task_id for s in schedule.STEPS) == ORDER
-    for step in (*schedule.STEPS, *schedule.BACKFILL_STEPS):
+    for step in (*schedule.STEPS, *schedule.BACKFILL_STEPS, schedule.LANE_CHECKS):
         script, *args = shlex.split(step.command)
         assert script in SCRIPTS, f"{step.task_id}: {script} is not in [project.scripts]"
         assert step.retries >= 1 and 0 < step.timeout_s <= 24 * 3600
@@ -40,6 +41,12 @@ def test_steps_run_in_the_rules_order_and_name_console_scripts_with_valid_argume
                 ["2026-09-30"],
                 ["2026-09-01", "2026-09-02", "2026-09-03"],
             )
+        if script == "profilake-monitor":  # checks it knows; a date its --as-of parses
+            from pipelines.monitoring.params import CHECKS
+
+            named = [b for a, b in zip(args, args[1:], strict=False) if a == "--check"]
+            assert set(named) <= set(CHECKS)
+            assert args[:1] == ["--check"] or args == ["--as-of", "{ds}"]
 
 
 def test_the_cron_example_runs_the_same_scripts_in_the_same_order():
@@ -48,6 +55,9 @@ def test_the_cron_example_runs_the_same_scripts_in_the_same_order():
     assert job.split()[:5] == schedule.CRON.split()
     used = re.findall(r"profilake-[a-z-]+", job)
     assert used == [shlex.split(s.command)[0] for s in schedule.STEPS]
+    (lanes,) = [line for line in lines if line.startswith("*/")]
+    assert lanes.split()[:5] == schedule.LANES_CRON.split()
+    assert schedule.LANE_CHECKS.command in lanes
 
 
 AIRFLOW_VENV = PROJECT_DIR / "var" / "airflow-venv"
@@ -106,10 +116,14 @@ def test_airflow_parses_the_dags_into_the_schedule(tmp_path):
     bag = json.loads(done.stdout.strip().splitlines()[-1])
     assert bag["errors"] == {}
     daily, backfill = bag["dags"][schedule.DAG_ID], bag["dags"][schedule.BACKFILL_DAG_ID]
+    lanes = bag["dags"][schedule.LANES_DAG_ID]
     assert daily["catchup"] is False and daily["deadline"] is True
     # Data intervals: a run's {{ ds }} is the day it covers, the nightly's as-of date.
     assert daily["schedule"] == ["CronDataIntervalTimetable", schedule.CRON, "UTC"]
-    for dag, steps in ((daily, schedule.STEPS), (backfill, schedule.BACKFILL_STEPS)):
+    assert lanes["schedule"][0] == "CronTriggerTimetable"
+    runs = ((daily, schedule.STEPS), (backfill, schedule.BACKFILL_STEPS),
+            (lanes, (schedule.LANE_CHECKS,)))
+    for dag, steps in runs:
         assert list(dag["tasks"]) == [s.task_id for s in steps]
         for before, step in zip((None, *steps), steps, strict=False):
             task = dag["tasks"][step.task_id]

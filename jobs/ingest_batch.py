@@ -45,6 +45,9 @@ def summary_lines(report: IngestReport) -> list[str]:
         f"quarantined by this run: {sum(n for _t, _r, n in report.quarantined):,} rows",
     ]
     lines += [f"  {rows:>9,}  {table}: {reason}" for table, reason, rows in report.quarantined]
+    if report.new_columns:  # to promote or ignore: docs/sources.md, "Schema evolution"
+        new = "; ".join(f"{s}: {', '.join(c)}" for s, c in report.new_columns.items())
+        lines.append(f"new source columns, kept in bronze: {new}")
     return lines
 
 

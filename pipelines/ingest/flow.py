@@ -23,7 +23,13 @@ from pyspark.sql import functions as F
 from pipelines.catalog import Catalog
 from pipelines.config import Conf
 from pipelines.gate import gated_write
-from pipelines.gate.delta_io import ensure_table, read_if_exists, table_version, write_delta
+from pipelines.gate.delta_io import (
+    add_missing_columns,
+    ensure_table,
+    read_if_exists,
+    table_version,
+    write_delta,
+)
 from pipelines.gate.quarantine import REASON, quarantine
 from pipelines.gate.summary import quarantine_by_reason
 from pipelines.identity.graph import observations_from_events
@@ -85,6 +91,8 @@ class IngestReport:
     merges: int = 0
     unassigned_events: int = 0  # events of the log that reach no profile, all runs
     unassigned_quarantined: int = 0  # of those, quarantined by this run (new ones)
+    # source -> columns its files brought that bronze did not have (schema evolution)
+    new_columns: dict[str, list[str]] = field(default_factory=dict)
     # (table_name, reason, rows) this run quarantined, most rows first.
     quarantined: list[tuple[str, str, int]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -107,15 +115,35 @@ def _read(spark: SparkSession, catalog: Catalog, table: str) -> DataFrame | None
 
 
 def land_to_bronze(
-    spark: SparkSession, catalog: Catalog, source: Source, run_id: str
+    spark: SparkSession,
+    catalog: Catalog,
+    source: Source,
+    run_id: str,
+    report: IngestReport | None = None,
 ) -> tuple[DataFrame | None, DataFrame]:
-    """Write the source's new files to bronze; returns (their bronze rows, the file listing)."""
+    """Write the source's new files to bronze; returns (their bronze rows, the file listing).
+    Columns the bronze table did not have yet are added first and named in
+    ``report.new_columns``."""
     listing = list_files(spark, catalog.conf.path("paths.landing"), source)
-    todo = new_files(listing, _read(spark, catalog, "ingested_files")).cache()
+    # Materialized, not cached: a cached plan equal to the listing (a first run, nothing
+    # ingested yet) would answer every later listing of this session with the same files.
+    todo = new_files(listing, _read(spark, catalog, "ingested_files")).localCheckpoint()
     paths = [r.path for r in todo.select("path").collect()]
     if not paths:
         return None, todo
     rows = read_bronze(spark, source, paths)
+    # A column new in these files (a new optional source field) is added to the bronze table
+    # first: schema auto-merge is off, so the write would otherwise fail on a schema mismatch.
+    table = _read(spark, catalog, source.bronze_table)
+    if table is not None:
+        added = {
+            f.name: f.dataType.simpleString()
+            for f in rows.schema.fields
+            if f.name not in table.columns
+        }
+        add_missing_columns(spark, catalog.path(source.bronze_table), added)
+        if added and report is not None:
+            report.new_columns[source.name] = sorted(added)
     quoted = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
     replace = f"_source_file IN ({quoted})"
     gated_write(
@@ -153,7 +181,7 @@ def ingest_sources(
     pending = []
     for name in sources:
         source = SOURCES[name]
-        bronze, files = land_to_bronze(spark, catalog, source, run_id)
+        bronze, files = land_to_bronze(spark, catalog, source, run_id, report)
         report.files[name] = files.count()
         if bronze is None:
             continue

@@ -23,7 +23,9 @@ Rules, checked in this order; the first that fails is the record's reason
 9. ``unknown_currency`` — a currency without a configured rate.
 10. ``out_of_range`` — outside the ranges of pipelines.normalize.ranges (csat score 1–5,
     sentiment −1..1, quantity ≥ 1, amounts and prices ≥ 0), shared with the batch sources.
-11. ``wrong_type`` — any other field whose value does not fit the envelope schema.
+11. ``wrong_type`` — any other field whose value does not fit the envelope schema (the rule of
+    pipelines.normalize.types, shared with the batch sources); a field the schema does not name
+    is not judged, so a new optional field passes.
 
 Valid records get normalized identifiers (trimmed/lower-cased email, E.164 phone,
 ``platform:handle``), amounts in the base currency, UTC event time and
@@ -39,7 +41,7 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from pipelines.gate.quarantine import REASON
 from pipelines.normalize import identifiers as norm
-from pipelines.normalize import ranges
+from pipelines.normalize import ranges, types
 from pipelines.schemas.canonical import EVENT_LOG
 from pipelines.schemas.events import (
     ENVELOPE,
@@ -129,8 +131,7 @@ def _leftover_wrong_type() -> Column:
     paths = [*[(e[f], f) for f in (*ENVELOPE_FIELDS, "schema_version", "identifiers",
                                      "properties")],
              *[(e["properties"][p.name], f"properties.{p.name}") for p in PROPERTIES.fields]]
-    found = F.coalesce(*[F.when(typed.isNull() & _raw(path).isNotNull(), F.lit(path))
-                         for typed, path in paths])
+    found = types.first_wrong_type(paths, _raw)
     return F.concat(
         F.lit("wrong_type: "),
         F.coalesce(found, F.lit("a nested value does not match the envelope schema")),

@@ -10,8 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from jobs.ingest_batch import summary_lines
+from pipelines.catalog import Catalog
 from pipelines.config import Conf, relocated
-from pipelines.ingest.flow import IngestReport, run_ingest
+from pipelines.ingest.flow import IngestReport, land_to_bronze, rules_from_conf, run_ingest
+from pipelines.ingest.normalize.orders import normalize_orders
+from pipelines.ingest.sources import SOURCES
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 FILES = {
@@ -70,6 +74,30 @@ def test_examples_ingest_once_into_unified_profiles_and_rerun_adds_nothing(spark
             spark, conf, f"bronze_{'crm_customers' if source == 'crm' else 'web_events'}"
         )
         assert bronze.count() == first.bronze_rows[source]
+
+    # Schema evolution (docs/sources.md): the export gains a column in the middle; files of
+    # both shapes land in one run, each value under its own name, the old rows with it null.
+    header, *rows = (EXAMPLES / "orders.csv").read_text().splitlines()
+    new_header = header.replace('"email",', '"email","Coupon Code",')
+    folder = Path(conf.path("paths.landing")) / "orders"
+    (folder / "old-shape.csv").write_text(f"{header}\n{rows[0]}\n")
+    _order_id, ref, email, rest = rows[1].split(",", 3)
+    (folder / "new-shape.csv").write_text(
+        f'{new_header}\n"ORD-NEW0000000000001",{ref},{email},"SPRING",{rest}\n'
+    )
+    # Landing → bronze, then the normalizer on what landed (the steps a new column reaches).
+    report = IngestReport()
+    landed_rows, files = land_to_bronze(spark, Catalog(conf), SOURCES["orders"], "ev", report)
+    assert report.new_columns == {"orders": ["coupon_code"]}
+    assert summary_lines(report)[-1] == "new source columns, kept in bronze: orders: coupon_code"
+    assert files.count() == 2
+    landed = {r._source_file.rsplit("/", 1)[1]: r for r in landed_rows.collect()}
+    assert landed["new-shape.csv"].coupon_code == "SPRING"
+    assert landed["new-shape.csv"].order_ts == rest.split(",")[0].strip('"')
+    assert landed["old-shape.csv"].coupon_code is None
+    assert landed["old-shape.csv"].order_ts == rows[0].split(",")[3].strip('"')
+    normalized = normalize_orders(landed_rows, rules_from_conf(conf))
+    assert normalized.rejects.count() == 0 and normalized.events.count() == 2
 
 
 def test_a_corrupt_file_does_not_stop_the_others(spark, conf, tmp_path):
@@ -144,7 +172,6 @@ def test_generated_invalid_rows_are_quarantined_and_valid_ones_land(spark, gener
     (a social file counts its mentions). Events that reach no profile are quarantined once."""
     from pyspark.sql import functions as F
 
-    from jobs.ingest_batch import summary_lines
     from pipelines.catalog import Catalog
     from pipelines.ingest.flow import quarantine_unassigned
     from pipelines.profiles.build import NO_PROFILE, events_with_profiles

@@ -264,7 +264,7 @@ def test_web_events_from_epoch_ms_link_anonymous_and_customer_ids(spark):
             "user_id": None,
             "device_id": "d-1",
             "session_id": "s-1",
-            "price": "20.00",
+            "price": 20.00,
             "currency": "USD",
         },
         {
@@ -572,3 +572,85 @@ def test_a_bad_value_gets_the_same_reason_in_batch_as_in_the_stream(spark):
         "_quarantine_reason").collect()]
     assert stream_reason == "out_of_range: properties.sentiment (-1..1)"
     assert _reasons(_social(spark, {**MENTION, "sentiment": 3.5})) == [f"social: {stream_reason}"]
+
+
+
+# Schema evolution (docs/sources.md): a field the source's schema does not name rides along;
+# a documented field whose value changed type is rejected. Per JSON source, one frame: the
+# row with new fields (valid, lands like the row without them), then each retyped row.
+NEW_FIELDS = {"loyalty_tier": "gold", "referrer": {"utm_source": "news", "n": [1, 2]}}
+RETYPED = {
+    "tickets": [  # a number sent as text; an object sent as a string
+        ({"csat": "4"}, "tickets: wrong_type: csat"),
+        ({"requester": "ann@initech.com"}, "tickets: wrong_type: requester"),
+    ],
+    "web": [  # a number sent as text; epoch milliseconds sent as ISO text
+        ({"qty": "2"}, "web: wrong_type: qty"),
+        ({"ts": "2026-08-01T10:00:00Z"}, "web: wrong_type: ts"),
+    ],
+}  # social: in test_batch_and_stream_judge_new_and_retyped_fields_alike
+KEY = {"tickets": "ticket", "web": "event_id"}
+
+
+@pytest.mark.parametrize("source", list(RETYPED))
+def test_new_fields_land_and_retyped_fields_are_quarantined(spark, source):
+    _normalize, row = SOURCES[source]
+    key = KEY[source]
+    rows = [{**row, **NEW_FIELDS}] + [
+        {**row, **change, key: f"{row[key]}-{i}"} for i, (change, _r) in enumerate(RETYPED[source])
+    ]
+    normalize = {"tickets": normalize_tickets, "web": normalize_web}[source]
+    result, base = normalize(_lines(spark, rows), RULES), _normalize(spark, row)
+    # Not the event id: a ticket line's id hashes the whole line.
+    same = ["event_type", "event_time", "identifiers", "properties", "base_amounts"]
+    landed, expected = (sorted(r.events.select(same).collect()) for r in (result, base))
+    assert landed == expected
+    assert _reasons(result) == sorted(reason for _c, reason in RETYPED[source])
+
+
+def test_batch_and_stream_judge_new_and_retyped_fields_alike(spark):
+    """The same change to the same record, as a batch row and as an envelope: a new field passes
+    in both lanes (Spark and the hot lane); a number sent as text is rejected as wrong_type in
+    both (pipelines/normalize/types.py is the one rule)."""
+    from pipelines.events.validate import classify
+    from pipelines.stream.parse import classify_records
+    from pipelines.stream.settings import ParseParams
+
+    def envelope(properties, **top):
+        return {
+            "event_id": "e-1",
+            "event_type": "social_mention",
+            "event_time": "2026-08-12T16:26:11Z",
+            "source": "social",
+            "identifiers": {"social_handle": "twitter:@HugoRobert24"},
+            "properties": {"platform": "twitter", "handle": "@HugoRobert24", **properties},
+            "schema_version": 1,
+            **top,
+        }
+
+    cases = [  # (batch mention change, envelope, expected code or None when valid)
+        ({}, envelope({"sentiment": 0.5}), None),
+        (NEW_FIELDS, envelope({"sentiment": 0.5, **NEW_FIELDS}, **NEW_FIELDS), None),
+        ({"sentiment": "0.5"}, envelope({"sentiment": "0.5"}), "wrong_type"),
+    ]
+    sent = datetime(2026, 9, 1)
+    kafka = spark.createDataFrame(
+        [(b"k", json.dumps(env).encode(), "events", 0, i, sent)
+         for i, (_c, env, _e) in enumerate(cases)],
+        "key binary, value binary, topic string, partition int, offset long, "
+        "timestamp timestamp",
+    )
+    params = ParseParams(base_currency="EUR", rates={"EUR": 1.0}, future_tolerance_s=600)
+    spark_reasons = [r[0] for r in classify_records(kafka, params).orderBy("offset").select(
+        "_quarantine_reason").collect()]
+    mentions = [{**MENTION, **change, "id": f"m-{i}"} for i, (change, _v, _e) in enumerate(cases)]
+    rejects = normalize_social(_lines(spark, [{"data": mentions}]), RULES).rejects.collect()
+    batch_reasons = {json.loads(r.raw)["id"]: r._quarantine_reason for r in rejects}
+    sent_ms = int((sent - datetime(1970, 1, 1)).total_seconds() * 1000)
+    code = lambda reason: reason and reason.removeprefix("social: ").split(":")[0]  # noqa: E731
+    for i, ((_c, env, expected), stream_reason) in enumerate(
+        zip(cases, spark_reasons, strict=True)
+    ):
+        _event, hot_reason = classify(json.dumps(env).encode(), sent_ms, params)
+        verdicts = (code(stream_reason), code(hot_reason), code(batch_reasons.get(f"m-{i}")))
+        assert verdicts == (expected,) * 3, (env, stream_reason, hot_reason, batch_reasons)

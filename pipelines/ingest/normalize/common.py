@@ -111,12 +111,6 @@ def out_of_range(props: Column) -> tuple[Column, Column]:
     return reason.isNotNull(), reason
 
 
-def not_a_number(raw: Column, typed: Column, name: str) -> tuple[Column, str]:
-    """A value the source wrote that is not of its documented numeric type rejects the row
-    (rather than landing as null, which would read as "not given")."""
-    return (blank_to_null(raw).isNotNull() & typed.isNull(), f"wrong_type: {name}")
-
-
 def impossible_time(raw: Column, parsed: Column, name: str) -> tuple[Column, str]:
     """A time field other than the event time, written but not a real time in the source's
     format (February 30th, another pattern), rejects the row."""

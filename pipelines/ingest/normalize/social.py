@@ -20,7 +20,6 @@ from pipelines.ingest.normalize.common import (
     canonical,
     event_id,
     identifiers,
-    not_a_number,
     origin,
     out_of_range,
     properties,
@@ -28,19 +27,24 @@ from pipelines.ingest.normalize.common import (
     time_checks,
 )
 from pipelines.normalize import identifiers as ids
+from pipelines.normalize.types import wrong_type
 
 MENTION = (
     "struct<id:string,platform:string,handle:string,created_time:string,text:string,"
     "sentiment:string,profile_email:string>"
 )
+# The documented type of each field (docs/sources.md): a mention whose value does not fit is
+# rejected with ``wrong_type: <field>`` (pipelines.normalize.types).
+TYPES = MENTION.replace("sentiment:string", "sentiment:double")
 REASON = "_quarantine_reason"
 
 
 def _mentions(raw: Column) -> Column:
-    """The document's mentions; null when it is not a mentions document."""
+    """The document's mentions, each as its own JSON text (so its types can be judged and
+    fields the schema does not name are kept); null when it is not a mentions document."""
     return F.coalesce(
-        F.from_json(raw, f"struct<data:array<{MENTION}>>")["data"],
-        F.from_json(raw, f"array<{MENTION}>"),
+        F.from_json(raw, "struct<data:array<string>>")["data"],
+        F.from_json(raw, "array<string>"),
     )
 
 
@@ -59,14 +63,15 @@ def normalize_social(bronze: DataFrame, rules: Rules) -> Normalized:
     )
     m = lambda name: F.col(f"_m.{name}")  # noqa: E731
     mentions = files.where(F.col("_mentions").isNotNull()).select(
-        *[c for c in bronze.columns if c != "raw"], F.explode("_mentions").alias("_m")
-    )
+        *[c for c in bronze.columns if c != "raw"], F.explode("_mentions").alias("_text")
+    ).select("*", F.from_json("_text", MENTION).alias("_m"),
+             wrong_type(F.col("_text"), TYPES).alias("_mistyped"))
     # Spark cannot parse the weekday name; it is redundant with the date, so drop it.
     created = F.regexp_replace(F.trim(m("created_time")), r"^[A-Za-z]{3} ", "")
     sentiment = m("sentiment").try_cast("double")
     shaped = mentions.select(
         "*",
-        F.to_json(F.col("_m")).alias("raw"),
+        F.col("_text").alias("raw"),
         event_id("social", m("platform"), m("id")).alias("event_id"),
         F.lit("social_mention").alias("event_type"),
         F.try_to_timestamp(created, F.lit("MMM dd HH:mm:ss Z yyyy")).alias("event_time"),
@@ -85,10 +90,10 @@ def normalize_social(bronze: DataFrame, rules: Rules) -> Normalized:
     valid, rejects = split(
         shaped,
         [
+            (F.col("_mistyped").isNotNull(), F.col("_mistyped")),
             (ids.blank_to_null(m("id")).isNull(), "missing id"),
             *time_checks(F.col("event_time"), rules),
             (~any_identifier(F.col("identifiers")), "no identifier"),
-            not_a_number(m("sentiment"), sentiment, "sentiment"),
             out_of_range(F.col("properties")),
         ],
         "social",

@@ -24,7 +24,6 @@ from pipelines.ingest.normalize.common import (
     event_id,
     identifiers,
     impossible_time,
-    not_a_number,
     origin,
     out_of_range,
     properties,
@@ -32,12 +31,16 @@ from pipelines.ingest.normalize.common import (
     time_checks,
 )
 from pipelines.normalize import identifiers as ids
+from pipelines.normalize.types import wrong_type
 
 LINE = (
     "struct<ticket:string,requester:struct<email:string,customer_number:string>,"
     "channel:string,priority:string,category:string,status:string,created_at:string,"
     "updated_at:string,csat:string>"
 )
+# The documented type of each field (docs/sources.md): a line whose value does not fit is
+# rejected with ``wrong_type: <field>`` (pipelines.normalize.types).
+TYPES = LINE.replace("csat:string", "csat:int")
 CHANNELS = {
     "web_form": "web",
     "webform": "web",
@@ -115,14 +118,15 @@ def normalize_tickets(bronze: DataFrame, rules: Rules) -> Normalized:
         base_amounts().alias("base_amounts"),
     )
     score = t("csat").try_cast("int")
+    mistyped = wrong_type(F.col("raw"), TYPES)
     checks = [
         (F.get_json_object(F.col("raw"), "$").isNull(), "unparseable JSON"),
+        (mistyped.isNotNull(), mistyped),
         (ids.blank_to_null(t("ticket")).isNull(), "missing ticket id"),
         (status.isNull(), "unknown status"),
         *time_checks(F.col("event_time"), rules),
         impossible_time(t("created_at"), created, "created_at"),
         (~any_identifier(F.col("identifiers")), "no identifier"),
-        not_a_number(t("csat"), score, "csat"),
         # The line carries the score; the csat_submitted event built from it is judged here.
         out_of_range(properties(score=score)),
     ]

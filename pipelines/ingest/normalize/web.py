@@ -22,7 +22,6 @@ from pipelines.ingest.normalize.common import (
     event_id,
     identifiers,
     known_currency,
-    not_a_number,
     origin,
     out_of_range,
     properties,
@@ -31,11 +30,19 @@ from pipelines.ingest.normalize.common import (
     to_base,
 )
 from pipelines.normalize import identifiers as ids
+from pipelines.normalize.types import wrong_type
 
 LINE = (
     "struct<event_id:string,ts:string,event:string,anon_id:string,user_id:string,"
     "device_id:string,session_id:string,url:string,sku:string,category:string,qty:string,"
     "price:string,currency:string>"
+)
+# The documented type of each field (docs/sources.md): a line whose value does not fit is
+# rejected with ``wrong_type: <field>`` (pipelines.normalize.types).
+TYPES = (
+    LINE.replace("ts:string", "ts:bigint")
+    .replace("qty:string", "qty:int")
+    .replace("price:string", "price:double")
 )
 EVENTS = {
     "pageview": "page_view",
@@ -88,16 +95,16 @@ def normalize_web(bronze: DataFrame, rules: Rules) -> Normalized:
         ).alias("base_amounts"),
     )
     priced = F.col("event_type").isin(*PRICED)
+    mistyped = wrong_type(F.col("raw"), TYPES)
     valid, rejects = split(
         shaped,
         [
             (F.get_json_object(F.col("raw"), "$").isNull(), "unparseable JSON"),
+            (mistyped.isNotNull(), mistyped),
             (F.col("event_type").isNull(), "unknown event"),
             *time_checks(F.col("event_time"), rules),
             (~any_identifier(F.col("identifiers")), "no identifier"),
             (priced & ~known_currency(currency, rules), "unknown currency"),
-            not_a_number(w("qty"), quantity, "qty"),
-            not_a_number(w("price"), price, "price"),
             out_of_range(F.col("properties")),
         ],
         "web",

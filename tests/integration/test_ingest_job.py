@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import Conf, relocated
+from pipelines.config import Conf, overridden, relocated
 from pipelines.ingest.flow import IngestReport, run_ingest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
@@ -108,7 +108,9 @@ def generated(spark, base_conf, tmp_path_factory) -> Generated:
     from jobs.generate_data import main as generate
 
     root = tmp_path_factory.mktemp("generated")
-    conf, truth = relocated(base_conf, str(root / "var")), root / "truth"
+    # The probable tier is off in the test conf; this module's run covers its stage.
+    conf = overridden(relocated(base_conf, str(root / "var")), {"identity.probable.enabled": True})
+    truth = root / "truth"
     args = ["--customers", "600", "--days", "30", "--seed", "3", "--quiet"]
     assert generate([*args, "--out", conf.path("paths.landing"), "--truth", str(truth)]) == 0
     return Generated(conf, truth, run_ingest(spark, conf, list(FILES), NOW, echo=lambda _m: None))
@@ -134,6 +136,9 @@ def test_identity_quality_on_generated_ground_truth(spark, generated):
     assert scores["normalization_match"] >= 0.99
     assert scores["precision"] >= 0.995
     assert scores["recall_linkable"] >= 0.99
+    # The probable tier's stage wrote its table through the gate (its scores: bench and
+    # tests/unit/test_identity_probable.py).
+    assert _table(spark, conf, "identity_probable_links").count() == generated.report.probable_links
 
 
 @pytest.mark.slow

@@ -58,6 +58,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--examples", metavar="DIR",
                    help="also write a small curated sample of each source file to DIR "
                         "(how docs/examples is made)")
+    p.add_argument("--mobile-app-share", type=float, metavar="S",
+                   help="registered people whose main device is the shop's app "
+                        "(generator.mobile_app_share)")
+    p.add_argument("--library-pc-share", type=float, metavar="S",
+                   help="library PCs per own device (generator.library_pc_share)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -82,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         start=args.start_date or start,
         days=args.days or int(g.get("days")),
         population_date=args.population_date or start,
-        shares=Shares.from_mapping(g.to_dict()),
+        shares=Shares.from_mapping({**g.to_dict(), **{
+            k: v for k, v in (("mobile_app_share", args.mobile_app_share),
+                              ("library_pc_share", args.library_pc_share)) if v is not None}}),
         block_size=args.block_size,
     )
     landing = args.out or conf.path("paths.landing")

@@ -39,7 +39,8 @@ def summary_lines(report: IngestReport) -> list[str]:
     lines = [
         f"files: {report.files}  source records: {report.records}",
         f"new events: {report.events_new:,}  rejected: {report.rejected:,}  "
-        f"merges: {report.merges:,}  profiles: {report.profiles:,}",
+        f"merges: {report.merges:,}  profiles: {report.profiles:,}  "
+        f"probable links: {report.probable_links:,}",
         f"events without a profile: {report.unassigned_events:,} "
         f"(newly quarantined: {report.unassigned_quarantined:,})",
         f"quarantined by this run: {sum(n for _t, _r, n in report.quarantined):,} rows",

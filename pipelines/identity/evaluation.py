@@ -8,6 +8,13 @@ deny-listed — so recall against it measures the resolver, not the data. Precis
 judged against the persons themselves: merging two people is wrong whatever the data says.
 ``normalization_match`` checks the identifiers themselves: the share of normalized values in
 the event log that the truth knows, so a normalizer bug cannot hide in linkable_truth.
+
+Two tiers (docs/identity.md, "Probable links"): strong links are judged against the groups
+*strong* rules may join — linkable groups without the devices someone logged in on, which are
+weak by rule (``recall_strongly_linkable``); ``probable_scores`` adds the served probable links
+(each record of an attached anonymous id moved into the customer's profile) and reports the
+precision of the pairs they add and the recall with them, against the linkable groups and the
+persons.
 """
 
 from __future__ import annotations
@@ -34,14 +41,27 @@ def _identifier_rows(records: DataFrame) -> DataFrame:
     )
 
 
-def linkable_truth(records: DataFrame, identifier_truth: DataFrame) -> DataFrame:
+def login_devices(records: DataFrame) -> DataFrame:
+    """(id_type, id_value) of every device seen in a record with a customer id: weak by the
+    device rule, so strong links never join through it."""
+    return records.where(
+        F.col("identifiers.customer_id").isNotNull() & F.col("identifiers.device_id").isNotNull()
+    ).select(F.lit("device_id").alias("id_type"),
+             F.col("identifiers.device_id").alias("id_value")).distinct()
+
+
+def linkable_truth(records: DataFrame, identifier_truth: DataFrame,
+                   also_unusable: DataFrame | None = None) -> DataFrame:
     """``(record_id, person_id)`` where person_id is narrowed to the linkable group.
 
     Args:
         records: record_id, person_id (truth), identifiers (normalized, as ingested).
         identifier_truth: id_type, id_value, shared, deny_listed (the generator's truth).
+        also_unusable: (id_type, id_value) that join nothing either (e.g. ``login_devices``).
     """
     unusable = identifier_truth.where("shared OR deny_listed").select("id_type", "id_value")
+    if also_unusable is not None:
+        unusable = unusable.unionByName(also_unusable)
     rows = _identifier_rows(records).join(unusable, ["id_type", "id_value"], "left_anti")
     edges = rows.select(
         F.concat(F.lit("r:"), "record_id").alias("src"),
@@ -78,12 +98,108 @@ def evaluate(predicted: DataFrame, records: DataFrame, identifier_truth: DataFra
     truth = records.select("record_id", "person_id")
     raw = pairwise_precision_recall(predicted, truth)
     linkable = pairwise_precision_recall(predicted, linkable_truth(records, identifier_truth))
+    strongly = pairwise_precision_recall(
+        predicted, linkable_truth(records, identifier_truth, login_devices(records)))
     return {
         "precision": raw["precision"],
         "recall": raw["recall"],
         "recall_linkable": linkable["recall"],
+        "recall_strongly_linkable": strongly["recall"],
         "normalization_match": normalization_match(records, identifier_truth),
         "records": raw["records"],
+    }
+
+
+def with_probable(predicted: DataFrame, records: DataFrame, probable: DataFrame) -> DataFrame:
+    """``predicted`` with every record carrying an attached anonymous id in that link's
+    profile (``probable``: anonymous_id, profile_id — the links to use, e.g. served ones)."""
+    attached = records.select(
+        "record_id", F.col("identifiers.anonymous_id").alias("anonymous_id")
+    ).join(probable.select("anonymous_id", F.col("profile_id").alias("probable_profile_id")),
+           "anonymous_id")
+    return predicted.join(attached.select("record_id", "probable_profile_id"), "record_id",
+                          "left").select(
+        "record_id", F.coalesce("probable_profile_id", "profile_id").alias("profile_id"))
+
+
+def _pair_sum(df: DataFrame, keys: list[str]) -> int:
+    counts = df.groupBy(*keys).count()
+    return int(counts.agg(F.sum(F.expr("`count` * (`count` - 1) div 2"))).first()[0] or 0)
+
+
+def added_pair_precision(strong: DataFrame, extended: DataFrame, truth: DataFrame) -> dict:
+    """Precision of the pairs ``extended`` puts together that ``strong`` does not.
+
+    Pairs together in both = Σ C(n, 2) over (extended, strong) cells, so added pairs =
+    pairs(extended) − that, and correct added pairs = Σ over (extended, person) − Σ over
+    (extended, strong, person): group-bys, never the pairs themselves. Records without a
+    profile are singletons.
+    """
+    def key(column: str) -> Column:
+        return F.coalesce(F.col(column), F.concat(F.lit("\u0000unassigned:"), "record_id"))
+
+    joined = truth.select("record_id", "person_id").join(
+        strong.select("record_id", F.col("profile_id").alias("s")), "record_id", "left"
+    ).join(extended.select("record_id", F.col("profile_id").alias("e")), "record_id", "left") \
+        .select("person_id", key("s").alias("s"), key("e").alias("e")).persist()
+    try:
+        added = _pair_sum(joined, ["e"]) - _pair_sum(joined, ["e", "s"])
+        correct = _pair_sum(joined, ["e", "person_id"]) - _pair_sum(joined, ["e", "s", "person_id"])
+    finally:
+        joined.unpersist()
+    return {"precision": correct / added if added else 1.0, "added_pairs": added,
+            "correct_added_pairs": correct}
+
+
+def probable_scores(predicted: DataFrame, records: DataFrame, identifier_truth: DataFrame,
+                    probable: DataFrame) -> dict:
+    """The probable tier against the truth, pairwise and link by link.
+
+    Args:
+        predicted: record_id, profile_id from the strong links.
+        records: record_id, person_id, identifiers.
+        identifier_truth: the generator's identifier truth.
+        probable: the links to judge (anonymous_id, profile_id, customer_id, device_id), e.g.
+            those at or above the serving threshold.
+    Returns:
+        probable_precision (of the record pairs the links add), recall_with_probable (against
+        the linkable groups), recall_with_probable_raw (against the persons), and per link:
+        probable_links, probable_link_precision (the anonymous id's person is the customer's),
+        wrong_on_shared_devices (wrong links through a device the truth marks shared: family
+        tablets, library PCs).
+    """
+    truth = records.select("record_id", "person_id")
+    extended = with_probable(predicted, records, probable).cache()
+    added = added_pair_precision(predicted, extended, truth)
+    linkable = pairwise_precision_recall(extended, linkable_truth(records, identifier_truth))
+    raw = pairwise_precision_recall(extended, truth)
+    owners = identifier_truth.where(~F.col("shared")).select("id_type", "id_value", "person_id")
+    anon_owner = owners.where(F.col("id_type") == "anonymous_id").select(
+        F.col("id_value").alias("anonymous_id"), F.col("person_id").alias("anon_person"))
+    customer_owner = owners.where(F.col("id_type") == "customer_id").select(
+        F.col("id_value").alias("customer_id"), F.col("person_id").alias("customer_person"))
+    shared_devices = identifier_truth.where(
+        (F.col("id_type") == "device_id") & F.col("shared")
+    ).select(F.col("id_value").alias("device_id"), F.lit(True).alias("shared_device")).distinct()
+    judged = probable.join(anon_owner, "anonymous_id", "left").join(
+        customer_owner, "customer_id", "left").join(shared_devices, "device_id", "left")
+    right = F.col("anon_person").eqNullSafe(F.col("customer_person")) & F.col(
+        "anon_person").isNotNull()
+    row = judged.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.sum(right.cast("int")).alias("right"),
+        F.sum((~right & F.coalesce("shared_device", F.lit(False))).cast("int")).alias("shared"),
+    ).first()
+    extended.unpersist()
+    n = int(row.n)
+    return {
+        "probable_precision": added["precision"],
+        "probable_added_pairs": added["added_pairs"],
+        "recall_with_probable": linkable["recall"],
+        "recall_with_probable_raw": raw["recall"],
+        "probable_links": n,
+        "probable_link_precision": (int(row.right or 0) / n) if n else 1.0,
+        "wrong_on_shared_devices": int(row.shared or 0),
     }
 
 
@@ -94,12 +210,15 @@ def _truth_source() -> Column:
 
 
 def score_events(
-    events: DataFrame, links: DataFrame, record_truth: DataFrame, identifier_truth: DataFrame
+    events: DataFrame, links: DataFrame, record_truth: DataFrame, identifier_truth: DataFrame,
+    probable: DataFrame | None = None,
 ) -> dict:
     """Score the resolution of ingested ``events`` against the generator's truth.
 
     Events are matched to truth records by source and record key (``origin`` is
-    ``<file>#<record key>``); events no profile claims count as singletons.
+    ``<file>#<record key>``); events no profile claims count as singletons. With
+    ``probable`` (the probable links to judge, e.g. the served ones), ``probable_scores``'
+    figures are added.
     """
     from pipelines.profiles.build import events_with_profiles
 
@@ -113,5 +232,10 @@ def score_events(
     truth = record_truth.where("person_id IS NOT NULL").select(
         F.concat_ws("/", "source", "record_key").alias("record_id"), "person_id"
     )
-    records = events.select(record_id.alias("record_id"), "identifiers").join(truth, "record_id")
-    return evaluate(predicted, records.cache(), identifier_truth)
+    records = events.select(record_id.alias("record_id"), "identifiers").join(
+        truth, "record_id").cache()
+    predicted = predicted.cache()
+    scores = evaluate(predicted, records, identifier_truth)
+    if probable is not None:
+        scores |= probable_scores(predicted, records, identifier_truth, probable)
+    return scores

@@ -30,6 +30,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
     BooleanType,
+    DoubleType,
+    LongType,
     StringType,
     StructField,
     StructType,
@@ -61,6 +63,25 @@ MERGES = StructType(
         StructField("record_id", StringType()),
         StructField("merged_at", TimestampType()),
         StructField("merged_profile_created_at", TimestampType()),
+    ]
+)
+
+# ``identity_probable_links`` — one row per anonymous id attached to a customer's profile
+# through a device (pipelines/identity/probable.py, docs/identity.md "Probable links").
+PROBABLE_LINKS = StructType(
+    [
+        StructField("anonymous_id", StringType()),
+        StructField("profile_id", StringType()),
+        StructField("confidence", DoubleType()),
+        StructField("evidence", StringType()),
+        StructField("device_id", StringType()),
+        StructField("customer_id", StringType()),
+        StructField("anonymous_profile_id", StringType()),
+        StructField("handoffs", LongType()),
+        StructField("device_anonymous_ids", LongType()),
+        StructField("first_seen", TimestampType()),
+        StructField("last_seen", TimestampType()),
+        StructField("updated_at", TimestampType()),
     ]
 )
 

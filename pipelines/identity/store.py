@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pyspark.sql import DataFrame
+
 from pipelines.catalog import Catalog
 from pipelines.gate import GateReport, Txn, gated_write
 from pipelines.gate.delta_io import add_missing_columns, ensure_table
@@ -10,6 +12,7 @@ from pipelines.identity.schemas import LINK_KEY, LINKS, LINKS_ADDED_LATER
 
 LINKS_TABLE = "identity_links"
 MERGES_TABLE = "identity_merges"
+PROBABLE_TABLE = "identity_probable_links"
 _ADDED_LATER = {f.name: f.dataType.simpleString() for f in LINKS.fields
                 if f.name in LINKS_ADDED_LATER}
 
@@ -44,3 +47,10 @@ def write_identity(
         )
     return reports
 
+
+
+def write_probable_links(catalog: Catalog, probable: DataFrame) -> GateReport:
+    """Replace ``identity_probable_links`` with ``probable`` (the batch recomputes the tier
+    from the whole event log, so links a contradiction withdrew disappear), through the gate.
+    Written even when empty, so readers find the table."""
+    return gated_write(catalog, probable, PROBABLE_TABLE, mode="overwrite")

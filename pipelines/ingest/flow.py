@@ -34,9 +34,10 @@ from pipelines.gate.quarantine import REASON, quarantine
 from pipelines.gate.summary import quarantine_by_reason
 from pipelines.identity.graph import observations_from_events
 from pipelines.identity.params import IdentityParams
+from pipelines.identity.probable import ProbableParams, probable_links
 from pipelines.identity.resolve import resolve
-from pipelines.identity.schemas import empty_links
-from pipelines.identity.store import write_identity
+from pipelines.identity.schemas import PROBABLE_LINKS, empty_links
+from pipelines.identity.store import write_identity, write_probable_links
 from pipelines.ingest.dedupe import dedupe_events
 from pipelines.ingest.landing import list_files, new_files, read_bronze
 from pipelines.ingest.normalize.common import Normalized, Rules
@@ -91,6 +92,7 @@ class IngestReport:
     merges: int = 0
     unassigned_events: int = 0  # events of the log that reach no profile, all runs
     unassigned_quarantined: int = 0  # of those, quarantined by this run (new ones)
+    probable_links: int = 0  # rows of identity_probable_links after this run
     # source -> columns its files brought that bronze did not have (schema evolution)
     new_columns: dict[str, list[str]] = field(default_factory=dict)
     # (table_name, reason, rows) this run quarantined, most rows first.
@@ -265,6 +267,38 @@ def resolve_identities(
     write_watermark(spark, catalog, "identity", str(current), now)
 
 
+def link_probable(
+    spark: SparkSession,
+    catalog: Catalog,
+    identity: IdentityParams,
+    params: ProbableParams,
+    now: datetime,
+    report: IngestReport,
+) -> None:
+    """Recompute the probable tier from the whole event log and the current strong links
+    when either changed since the last run (docs/identity.md, "Probable links"). Switched
+    off, nothing is computed, and a table left from earlier runs is emptied so no stale
+    link is read."""
+    if not params.enabled:
+        if _read(spark, catalog, "identity_probable_links") is not None:
+            write_probable_links(catalog, spark.createDataFrame([], PROBABLE_LINKS))
+        return
+    inputs = (
+        f"events={table_version(spark, catalog.path('events'))},"
+        f"links={table_version(spark, catalog.path('identity_links'))}"
+    )
+    events = _read(spark, catalog, "events")
+    links = _read(spark, catalog, "identity_links")
+    if events is None or links is None or read_watermark(spark, catalog, "probable") == inputs:
+        return
+    probable = probable_links(observations_from_events(events), links, identity, params,
+                              now=now).cache()
+    report.probable_links = probable.count()
+    write_probable_links(catalog, probable)
+    probable.unpersist()
+    write_watermark(spark, catalog, "probable", inputs, now)
+
+
 def quarantine_unassigned(
     spark: SparkSession, catalog: Catalog, unassigned: DataFrame, run_id: str
 ) -> int:
@@ -343,6 +377,11 @@ def run_ingest(
     timer.run(
         "identity resolution",
         lambda: resolve_identities(spark, catalog, IdentityParams.from_conf(conf), now, report),
+    )
+    timer.run(
+        "probable links",
+        lambda: link_probable(spark, catalog, IdentityParams.from_conf(conf),
+                              ProbableParams.from_conf(conf), now, report),
     )
     if with_profiles:
         timer.run(

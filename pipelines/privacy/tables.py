@@ -53,6 +53,15 @@ def _links(df: DataFrame, s: Subject) -> Column:
     return F.coalesce(F.col("profile_id").isin(sorted(s.profile_ids)), F.lit(False))
 
 
+def _probable_links(df: DataFrame, s: Subject) -> Column:
+    # Attached to them, or made of their identifiers or their anonymous profile.
+    ids = sorted(s.profile_ids)
+    return (F.col("profile_id").isin(ids) | F.col("anonymous_profile_id").isin(ids)
+            | F.col("anonymous_id").isin(sorted(s.of_type("anonymous_id")))
+            | F.col("customer_id").isin(sorted(s.of_type("customer_id")))
+            | F.col("device_id").isin(sorted(s.of_type("device_id"))))
+
+
 def _events(df: DataFrame, s: Subject) -> Column:
     return identifier_match("identifiers", s, IDENTIFIER_TYPES)
 
@@ -83,6 +92,7 @@ TABLE_RULES: dict[str, Rule | None] = {
     "chatbot_identifiers": _identifiers_table,
     "identity_merges": _merges,
     "identity_links": _links,
+    "identity_probable_links": _probable_links,
     "validation_results": None,
     "ingested_files": None,
     "stream_metrics": None,

@@ -41,6 +41,11 @@ HANDLE_SHARE_REGISTERED = 0.30
 HANDLE_SHARE_UNREGISTERED = 0.10
 SECOND_DEVICE_SHARE = 0.40
 COOKIE_RESET_SHARE = 0.20  # devices whose browser cookie was reset: a second anon_id
+LIBRARY_PC_VISITORS = (4, 13)  # people per library PC: [low, high)
+LIBRARY_PC_WEIGHT = 0.3  # an occasional device next to a visitor's own
+# Slots of person_ids (16 per person and kind): own devices 0-1 (their reset cookies 8-9),
+# family tablet 3 (device, on the host) and 2 (each member's cookie), library PC 4 and 5.
+_LIBRARY_DEVICE_SLOT, _LIBRARY_ANON_SLOT = 4, 5
 INBOX_GROUP_SHARE = 0.004  # company-inbox groups per person
 TEST_EMAIL_USER_SHARE = 0.002
 
@@ -54,11 +59,23 @@ class Population:
     """One block of people plus their devices (own and shared)."""
 
     people: pd.DataFrame  # one row per person, row position = "person row" used everywhere
-    devices: pd.DataFrame  # person_row, device_id, anon_id, anon_id_reset, shared, weight
+    # person_row, device_id, anon_id, anon_id_reset, shared, weight, kind (DEVICE_KINDS)
+    devices: pd.DataFrame
+
+
+# What a device is: a person's own browser, their own phone with the shop's app, a family
+# tablet or a library PC (the last two are shared).
+DEVICE_KINDS = ("own", "app", "family", "library")
 
 
 def population_rng(spec: GeneratorSpec, block: int) -> np.random.Generator:
     return np.random.default_rng([spec.seed, block, 0])
+
+
+def _device_pattern_rng(spec: GeneratorSpec, block: int) -> np.random.Generator:
+    """Apps and library PCs draw from their own stream: turning them on leaves every other
+    draw (and so the default output) as it was."""
+    return np.random.default_rng([spec.seed, block, 1])
 
 
 def _scatter(rng: np.random.Generator, mean: np.ndarray) -> np.ndarray:
@@ -261,7 +278,9 @@ def draw_population(spec: GeneratorSpec, block: int) -> Population:
         }
     )
     people["country"] = [c.code for c in people["country"]]
-    return Population(people, _draw_devices(spec, rng, people))
+    devices = _draw_devices(spec, rng, people)
+    return Population(people, _add_device_patterns(spec, _device_pattern_rng(spec, block),
+                                                   people, devices))
 
 
 def _draw_devices(
@@ -285,24 +304,16 @@ def _draw_devices(
         np.where(reset, person_ids(Kind.ANON, gidx[row], slot + 8), 0),
         shared=False,
         weight=np.where(slot == 0, 0.7, 0.3),
+        kind="own",
     )
     share = spec.shares.shared_device_share
     eligible = np.flatnonzero(people["registered"].to_numpy() & ~people["churned"].to_numpy())
     eligible = rng.permutation(eligible)
     n_shared = max(1, round(share * len(own))) if share > 0 else 0
-    rows, hosts = [], []
-    pos = 0
-    for _ in range(n_shared):
-        members = eligible[pos:pos + int(rng.integers(3, 7))]
-        if len(members) < 2:
-            break
-        pos += len(members)
-        rows.append(members)
-        hosts.append(np.full(len(members), members[0]))
-    if not rows:
+    groups = _device_groups(rng, eligible, n_shared, (3, 7), 2)
+    if groups is None:
         return own
-    members = np.concatenate(rows)
-    host = np.concatenate(hosts)
+    members, host = groups
     # The family tablet takes about 60% of a member's sessions (weight 1.5 vs 1.0 own).
     shared = _device_frame(
         members,
@@ -311,13 +322,76 @@ def _draw_devices(
         np.zeros(len(members), dtype=np.uint64),
         shared=True,
         weight=np.full(len(members), 1.5),
+        kind="family",
     )
     devices = pd.concat([own, shared], ignore_index=True)
     return devices.sort_values(["person_row", "shared"], kind="stable", ignore_index=True)
 
 
+def _device_groups(rng: np.random.Generator, candidates: np.ndarray, count: int,
+                   size: tuple[int, int], min_size: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Up to ``count`` disjoint groups of ``size`` [low, high) people taken in order from
+    ``candidates``: (member rows, each member's group host = its first member), or None."""
+    rows, hosts = [], []
+    pos = 0
+    for _ in range(count):
+        members = candidates[pos:pos + int(rng.integers(*size))]
+        if len(members) < min_size:
+            break
+        pos += len(members)
+        rows.append(members)
+        hosts.append(np.full(len(members), members[0]))
+    if not rows:
+        return None
+    return np.concatenate(rows), np.concatenate(hosts)
+
+
+def _add_device_patterns(spec: GeneratorSpec, rng: np.random.Generator, people: pd.DataFrame,
+                         devices: pd.DataFrame) -> pd.DataFrame:
+    """The mobile app and library PCs (``generator.mobile_app_share``, ``library_pc_share``).
+
+    - *App*: a registered person's main own device (slot 0) is a phone with the shop's app,
+      with probability ``mobile_app_share``. The app browses with the device id and its own
+      anonymous id until the person logs in; logged-in events carry the customer id and the
+      device id only (web.py).
+    - *Library PC*: ``library_pc_share`` x own devices PCs, each used by 4-12 people of the
+      block (registered or not), every visitor with a cookie of their own, like a family
+      tablet but among strangers.
+    """
+    shares = spec.shares
+    n = len(people)
+    if shares.mobile_app_share > 0:
+        registered = people["registered"].to_numpy()
+        app_person = registered & (rng.random(n) < shares.mobile_app_share)
+        first_of_person = ~devices["person_row"].duplicated().to_numpy()
+        main = (devices["kind"].to_numpy() == "own") & first_of_person
+        devices.loc[main & app_person[devices["person_row"].to_numpy()], "kind"] = "app"
+    own = int((devices["kind"].to_numpy() != "family").sum())
+    n_pcs = round(shares.library_pc_share * own)
+    if n_pcs == 0:
+        return devices
+    gidx = people["person_index"].to_numpy()
+    groups = _device_groups(rng, rng.permutation(n), n_pcs, LIBRARY_PC_VISITORS,
+                            LIBRARY_PC_VISITORS[0])
+    if groups is None:
+        return devices
+    members, host = groups
+    pcs = _device_frame(
+        members,
+        person_ids(Kind.DEVICE, gidx[host], _LIBRARY_DEVICE_SLOT),
+        person_ids(Kind.ANON, gidx[members], _LIBRARY_ANON_SLOT),
+        np.zeros(len(members), dtype=np.uint64),
+        shared=True,
+        weight=np.full(len(members), LIBRARY_PC_WEIGHT),
+        kind="library",
+    )
+    devices = pd.concat([devices, pcs], ignore_index=True)
+    return devices.sort_values(["person_row", "shared"], kind="stable", ignore_index=True)
+
+
 def _device_frame(person_row: np.ndarray, device: np.ndarray, anon: np.ndarray,
-                  anon_reset: np.ndarray, shared: bool, weight: np.ndarray) -> pd.DataFrame:
+                  anon_reset: np.ndarray, shared: bool, weight: np.ndarray,
+                  kind: str) -> pd.DataFrame:
     """Device rows with numeric ids (fast event-level formatting) and their strings."""
     has_reset = anon_reset != 0
     return pd.DataFrame(
@@ -331,6 +405,7 @@ def _device_frame(person_row: np.ndarray, device: np.ndarray, anon: np.ndarray,
             "anon_id_reset": np.where(has_reset, _id_strings("a-", anon_reset), None),
             "shared": shared,
             "weight": weight,
+            "kind": kind,
         }
     )
 

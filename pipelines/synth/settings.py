@@ -36,6 +36,9 @@ class Shares:
     shared_device_share: float = 0.01
     anonymous_visit_share: float = 0.3
     web_events_per_customer_per_day: float = 0.15
+    # Off by default, so the default output stays what it was (docs/sources.md, "Devices").
+    mobile_app_share: float = 0.0
+    library_pc_share: float = 0.0
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Shares:

@@ -8,7 +8,10 @@ what links anonymous browsing to a customer. Prices are decimal major units.
 Volume rule: the window holds on average ``web_events_per_customer_per_day`` events per person
 per day; people share that volume by web affinity x days active (churned people stop).
 Family devices are shared by several registered people: the device_id is shared, each member
-keeps their own anon_id.
+keeps their own anon_id; library PCs likewise among strangers. On a phone with the shop's app
+(people.DEVICE_KINDS ``app``) a session browses with device_id + anon_id and, once the person
+logs in (always after the first event when the session is longer than one), carries user_id +
+device_id only: the app drops the anonymous id at login.
 """
 
 from __future__ import annotations
@@ -100,6 +103,8 @@ def build(ctx: BlockContext) -> SourceRecords:
               & (rng.random(s) >= spec.shares.anonymous_visit_share))
     login_pos = np.where(rng.random(s) < LOGIN_MIDWAY_SHARE,
                          rng.integers(1, np.maximum(length, 2)), 0)
+    app = d["kind"].to_numpy()[dev] == "app"
+    login_pos = np.where(app & (length >= 2), np.maximum(login_pos, 1), login_pos)
 
     # Events of each session, a few seconds to minutes apart.
     ev_sess = np.repeat(np.arange(s), length)
@@ -157,7 +162,7 @@ def build(ctx: BlockContext) -> SourceRecords:
             "event_id": hex_column("ev-", ctx.ids(Kind.WEB_EVENT, e)),
             "ts": pa.array(ts, pa.int64()),
             "event": pa.array(WEB_EVENTS).take(pa.array(etype)),
-            "anon_id": hex_column("a-", anon[ev_sess]),
+            "anon_id": hex_column("a-", anon[ev_sess], valid=~(app[ev_sess] & logged_in)),
             "user_id": decimal_column("C", p["person_index"].to_numpy()[person] + 1,
                                       id_digits(spec.customers), valid=logged_in),
             "device_id": hex_column("d-", d["device_num"].to_numpy()[dev][ev_sess]),

@@ -29,6 +29,7 @@ BENCHMARKS = [
     "bench_gate",
     "bench_producer",
     "bench_ingest",
+    "bench_identity_tiers",
     "bench_api",
     "bench_hot",
     "bench_nightly",

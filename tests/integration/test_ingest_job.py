@@ -12,7 +12,7 @@ import pytest
 
 from jobs.ingest_batch import summary_lines
 from pipelines.catalog import Catalog
-from pipelines.config import Conf, relocated
+from pipelines.config import Conf, overridden, relocated
 from pipelines.ingest.flow import IngestReport, land_to_bronze, rules_from_conf, run_ingest
 from pipelines.ingest.normalize.orders import normalize_orders
 from pipelines.ingest.sources import SOURCES
@@ -136,7 +136,9 @@ def generated(spark, base_conf, tmp_path_factory) -> Generated:
     from jobs.generate_data import main as generate
 
     root = tmp_path_factory.mktemp("generated")
-    conf, truth = relocated(base_conf, str(root / "var")), root / "truth"
+    # The probable tier is off in the test conf; this module's run covers its stage.
+    conf = overridden(relocated(base_conf, str(root / "var")), {"identity.probable.enabled": True})
+    truth = root / "truth"
     args = ["--customers", "600", "--days", "30", "--seed", "3", "--quiet"]
     assert generate([*args, "--out", conf.path("paths.landing"), "--truth", str(truth)]) == 0
     return Generated(conf, truth, run_ingest(spark, conf, list(FILES), NOW, echo=lambda _m: None))
@@ -162,6 +164,9 @@ def test_identity_quality_on_generated_ground_truth(spark, generated):
     assert scores["normalization_match"] >= 0.99
     assert scores["precision"] >= 0.995
     assert scores["recall_linkable"] >= 0.99
+    # The probable tier's stage wrote its table through the gate (its scores: bench and
+    # tests/unit/test_identity_probable.py).
+    assert _table(spark, conf, "identity_probable_links").count() == generated.report.probable_links
 
 
 @pytest.mark.slow

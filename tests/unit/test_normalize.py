@@ -541,6 +541,7 @@ def test_each_documented_invalid_row_is_quarantined_with_its_reason(spark, sourc
         ("tickets", {"csat": "great"}, "tickets: wrong_type: csat"),
         ("web", {"qty": "two"}, "web: wrong_type: qty"),
         ("web", {"price": "cheap"}, "web: wrong_type: price"),
+        ("web", {"price": "NaN"}, "web: out_of_range: properties.unit_price (finite)"),
     ],
 )
 def test_a_value_of_the_wrong_type_is_quarantined_not_nulled(spark, source, change, reason):

@@ -11,8 +11,8 @@ not from the code:
 - ``either``: the docs do not decide (e.g. invalid UTF-8 inside a string value): quarantined
   with a non-empty reason, or accepted.
 
-Extra fields the contract does not name are ignored by the checks (assumed rule, consistent
-with schema evolution: a new optional field never breaks a record). Always: no crash, and
+Extra fields the contract does not name are not judged (docs/events.md and docs/sources.md,
+"Schema evolution": a new optional field never breaks a record). Always: no crash, and
 input count = accepted + quarantined.
 
 The Python paths (the hot lane's ``classify`` and ``admit``) see 200 examples in the default
@@ -348,10 +348,9 @@ def test_hostile_envelopes_python_paths_long(case):
 #
 # One DataFrame of many generated inputs per path, one Spark job: a Spark job per example would
 # cost seconds each. No shrinking (each step would be another job); the message names the input.
+# Hypothesis' first example is its simplest (all valid), so the inputs are collected from a
+# whole run of examples first, then judged together.
 
-_SPARK = dict(deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                     HealthCheck.data_too_large, HealthCheck.large_base_example])
 KAFKA = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
 
 
@@ -371,14 +370,322 @@ def _stream_path(spark, cases: list[Case]) -> None:
         check(cases[row.pop("offset")], None if reason is not None else row, reason)
 
 
-@settings(max_examples=1, **_SPARK)
-@given(cases=st.lists(hostile_case(), min_size=150, max_size=150))
-def test_hostile_envelopes_stream_classify(spark, cases):
-    _stream_path(spark, cases)
+def generated(strategy: st.SearchStrategy, n: int) -> list:
+    """``n`` examples of ``strategy`` as Hypothesis explores it (the first is its simplest,
+    the rest spread over every branch), collected for one Spark job."""
+    out: list = []
+
+    @settings(max_examples=n, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def collect(example):
+        out.append(example)
+
+    collect()
+    return out
+
+
+def test_hostile_envelopes_stream_classify(spark):
+    _stream_path(spark, generated(hostile_case(), 200))
 
 
 @pytest.mark.long
-@settings(max_examples=4, **_SPARK)
-@given(cases=st.lists(hostile_case(), min_size=250, max_size=250))
-def test_hostile_envelopes_stream_classify_long(spark, cases):
-    _stream_path(spark, cases)
+def test_hostile_envelopes_stream_classify_long(spark):
+    _stream_path(spark, generated(hostile_case(), 1000))
+
+
+# ---------------------------------------------------------------- the batch sources
+#
+# Each generated row is a documented base row (tests/unit/test_normalize.py) with one hostile
+# change and the verdict docs/sources.md gives it. Each row gets its own _source_file, which
+# every event's origin (`<file>#<key>`) and every reject keep: so each row is found again.
+
+FUTURE_S = 10 * 365 * 86400  # far past ingest.max_future_s (300 s) from any wall clock
+
+
+@dataclass
+class Row:
+    data: dict | str  # a JSON-lines object/text, or the CSV columns
+    verdict: str
+    reason: str = ""
+    expect: dict[str, Any] = field(default_factory=dict)
+    what: str = ""
+
+
+def _utc(text: str, fmt: str) -> datetime:
+    return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+
+
+@st.composite
+def web_row(draw) -> Row:
+    from tests.unit.test_normalize import WEB_LINE
+
+    line = dict(WEB_LINE, event_id=f"ev-{draw(st.integers(0, 10**9)):x}")
+    ok = {"event_time": datetime.fromtimestamp(line["ts"] / 1000, UTC),
+          "properties.quantity": 2, "base_amounts.unit_price": _half_up4(165.99 * 0.92)}
+    kind = draw(st.sampled_from(("valid", "ts_garbage", "ts_type", "ts_old", "ts_future",
+                                 "qty_type", "qty_range", "price_type", "price_nonfinite", "no_id",
+                                 "injection", "extra", "not_json", "unknown_event")))
+    if kind == "valid":
+        return Row(line, "accept", expect=ok, what=kind)
+    if kind == "ts_garbage":
+        line["ts"] = None
+        return Row(line, "reject", "web: unparseable or impossible timestamp", what=kind)
+    if kind == "ts_type":  # epoch ms is a JSON number (docs/sources.md, schema evolution)
+        line["ts"] = draw(st.sampled_from(("yesterday", "2026-08-01T10:00:00Z", [1], 10**30)))
+        return Row(line, "reject", "web: wrong_type: ts", what=kind)
+    if kind == "ts_old":
+        line["ts"] = draw(st.integers(-(10**12), 946_684_799_999))
+        return Row(line, "reject", "web: timestamp before 2000-01-01", what=kind)
+    if kind == "ts_future":
+        line["ts"] = int((datetime.now(UTC).timestamp() + FUTURE_S) * 1000)
+        return Row(line, "reject", "web: timestamp in the future", what=kind)
+    if kind in ("qty_type", "price_type"):
+        name = "qty" if kind == "qty_type" else "price"
+        line[name] = draw(st.sampled_from(("two", "12,50", "N/A", True, [1], {"n": 1}, 10**30)
+                                          if name == "qty" else ("cheap", "12,50", True, [1])))
+        return Row(line, "reject", f"web: wrong_type: {name}", what=kind)
+    if kind == "qty_range":
+        line["qty"] = draw(st.integers(-(2**31), 0))
+        return Row(line, "reject", "web: out_of_range: properties.quantity", what=kind)
+    if kind == "price_nonfinite":
+        line["price"] = draw(st.sampled_from(("NaN", "Infinity", "-Infinity", math.nan, 1e309)))
+        # As text: a number out of range; as a bare NaN/Infinity token: not JSON (any reason).
+        return Row(line, "reject", "web: out_of_range: properties.unit_price"
+                   if isinstance(line["price"], str) else "web: ", what=kind)
+    if kind == "no_id":
+        line.update(anon_id=None, user_id=draw(st.sampled_from((None, "", "  "))), device_id=None)
+        return Row(line, "reject", "web: no identifier", what=kind)
+    if kind == "injection":
+        line["url"] = draw(st.sampled_from(INJECTIONS))
+        return Row(line, "accept", expect={**ok, "properties.url": line["url"]}, what=kind)
+    if kind == "extra":
+        line["coupon"] = draw(st.sampled_from(EXTRA_VALUES))
+        text = json.dumps(line)[:-1] + ', "trace": ' + '{"a":' * 200 + "1" + "}" * 200 + "}"
+        return Row(text, "accept", expect=ok, what=kind)
+    if kind == "unknown_event":
+        line["event"] = draw(st.sampled_from(("login", "", *INJECTIONS[:3])))
+        return Row(line, "reject", "web: unknown event", what=kind)
+    text = json.dumps(line)
+    return Row(draw(st.sampled_from(("{'event_id': 'x'}", "", "[]", "null", text[:len(text) // 2],
+                                     "\x00\x01"))), "reject", "web: ", what=kind)
+
+
+@st.composite
+def social_row(draw) -> Row:
+    from tests.unit.test_normalize import MENTION
+
+    m = dict(MENTION, id=str(draw(st.integers(0, 10**18))))
+    ok = {"event_time": _utc("Aug 12 16:26:11 2026", "%b %d %H:%M:%S %Y"),
+          "properties.sentiment": 0.78}
+    kind = draw(st.sampled_from(("valid", "time_garbage", "time_old", "time_future",
+                                 "sentiment_type", "sentiment_range", "sentiment_token", "no_id",
+                                 "injection",
+                                 "extra", "no_id_field")))
+    if kind == "valid":
+        return Row(m, "accept", expect=ok, what=kind)
+    if kind == "time_garbage":
+        m["created_time"] = draw(st.sampled_from(("2 hours ago", "", None, "Wed Feb 30 10:00:00 "
+                                                  "+0000 2026", *INJECTIONS[:2])))
+        return Row(m, "reject", "social: unparseable or impossible timestamp", what=kind)
+    if kind == "time_old":
+        m["created_time"] = "Fri Dec 31 23:59:59 +0000 1999"
+        return Row(m, "reject", "social: timestamp before 2000-01-01", what=kind)
+    if kind == "time_future":
+        m["created_time"] = "Sun Aug 12 16:26:11 +0000 2091"
+        return Row(m, "reject", "social: timestamp in the future", what=kind)
+    if kind == "sentiment_type":
+        m["sentiment"] = draw(st.sampled_from(("very happy", "12,5", True, [0.5])))
+        return Row(m, "reject", "social: wrong_type: sentiment", what=kind)
+    if kind == "sentiment_range":
+        m["sentiment"] = draw(st.sampled_from((3.5, -1.01, "NaN", "-Infinity")))
+        return Row(m, "reject", "social: out_of_range: properties.sentiment", what=kind)
+    if kind == "sentiment_token":  # a bare NaN/Infinity token is not JSON: any reason
+        m["sentiment"] = draw(st.sampled_from((math.nan, math.inf, 1e309)))
+        return Row(m, "reject", "social: ", what=kind)
+    if kind == "no_id":
+        m.update(handle=None, profile_email=draw(st.sampled_from((None, "", "not an email"))))
+        return Row(m, "reject", "social: no identifier", what=kind)
+    if kind == "no_id_field":
+        m["id"] = draw(st.sampled_from((None, "", "   ")))
+        return Row(m, "reject", "social: ", what=kind)
+    if kind == "injection":
+        m["text"] = draw(st.sampled_from(INJECTIONS))
+        return Row(m, "accept", expect=ok, what=kind)
+    m["lang"] = draw(st.sampled_from(EXTRA_VALUES))
+    return Row(m, "accept", expect=ok, what=kind)
+
+
+@st.composite
+def ticket_row(draw) -> Row:
+    from tests.unit.test_normalize import TICKET_LINE
+
+    t = dict(TICKET_LINE, ticket=f"T-{draw(st.integers(0, 10**12)):016X}")
+    ok = {"event_time": _utc("2026-08-07 10:00:00", "%Y-%m-%d %H:%M:%S")}
+    kind = draw(st.sampled_from(("valid", "time_garbage", "time_future", "created_garbage",
+                                 "csat_type", "csat_range", "no_id", "injection", "extra")))
+    if kind == "valid":
+        return Row(t, "accept", expect=ok, what=kind)
+    if kind == "time_garbage":
+        t["updated_at"] = draw(st.sampled_from(("05/08/2026 14:22", "2026-02-30 10:00:00 UTC",
+                                                "", None, 1785547311562)))
+        return Row(t, "reject", "tickets: unparseable or impossible timestamp", what=kind)
+    if kind == "time_future":
+        t["updated_at"] = "2091-08-07 10:00:00 UTC"
+        return Row(t, "reject", "tickets: timestamp in the future", what=kind)
+    if kind == "created_garbage":
+        t["created_at"] = draw(st.sampled_from(("2026-02-30 09:37:08 UTC", "soon")))
+        return Row(t, "reject", "tickets: unparseable or impossible created_at", what=kind)
+    if kind == "csat_type":
+        t["csat"] = draw(st.sampled_from(("great", "4.5", True, 10**30, [4])))
+        return Row(t, "reject", "tickets: wrong_type: csat", what=kind)
+    if kind == "csat_range":
+        t["csat"] = draw(st.sampled_from((0, 6, 7, -1, 2**31 - 1)))
+        return Row(t, "reject", "tickets: out_of_range: properties.score (1-5)", what=kind)
+    if kind == "no_id":
+        t["requester"] = draw(st.sampled_from(({"email": None, "customer_number": None}, None,
+                                               {}, {"email": " ", "customer_number": ""})))
+        return Row(t, "reject", "tickets: no identifier", what=kind)
+    if kind == "injection":
+        t["category"] = draw(st.sampled_from(INJECTIONS[:4]))
+        return Row(t, "accept", expect={**ok, "properties.category": t["category"].lower()},
+                   what=kind)
+    t["tags"] = draw(st.sampled_from(EXTRA_VALUES))
+    return Row(t, "accept", expect=ok, what=kind)
+
+
+@st.composite
+def order_row(draw) -> Row:
+    from tests.unit.test_normalize import ORDER_ROW
+
+    o = dict(ORDER_ROW, order_id=f"ORD-{draw(st.integers(0, 10**15)):016X}")
+    ok = {"event_time": _utc("2026-08-07T16:31:13", "%Y-%m-%dT%H:%M:%S"),
+          "properties.amount": 82.99, "properties.currency": "EUR"}
+    kind = draw(st.sampled_from(("valid", "time_garbage", "time_future", "currency",
+                                 "amount_type", "items_json", "items_range", "no_id",
+                                 "injection")))
+    if kind == "valid":
+        return Row(o, "accept", expect=ok, what=kind)
+    if kind == "time_garbage":
+        o["order_ts"] = draw(st.sampled_from(("08/03/2026 02:22 PM", "2026-02-30T18:31:13+02:00",
+                                              "", None, "1785547311562")))
+        return Row(o, "reject", "orders: unparseable or impossible timestamp", what=kind)
+    if kind == "time_future":
+        o["order_ts"] = "2091-08-07T18:31:13+02:00"
+        return Row(o, "reject", "orders: timestamp in the future", what=kind)
+    if kind == "currency":
+        o["currency"] = draw(st.sampled_from(("XYZ", "", "€", *INJECTIONS[:2])))
+        return Row(o, "reject", "orders: unknown currency", what=kind)
+    if kind == "amount_type":
+        o["total_amount_minor"] = draw(st.sampled_from(("abc", "82.99", "NaN", "1e400", "",
+                                                        "9" * 40)))
+        return Row(o, "reject", "orders: ", what=kind)
+    if kind == "items_json":
+        o["items"] = draw(st.sampled_from(("not json", "{'sku': 1}", '{"sku": "a"}', "[" * 50)))
+        return Row(o, "reject", "orders: ", what=kind)
+    if kind == "items_range":
+        o["items"] = json.dumps([{"sku": "S", "category": "c", "qty": draw(st.integers(-99, 0)),
+                                  "unit_price_minor": 100}])
+        return Row(o, "reject", "orders: out_of_range: properties.items", what=kind)
+    if kind == "no_id":
+        o.update(customer_ref=None, email=draw(st.sampled_from((None, "", "   "))))
+        return Row(o, "reject", "orders: no identifier", what=kind)
+    o["order_id"] = draw(st.sampled_from(INJECTIONS[:4])) + o["order_id"]
+    return Row(o, "accept", expect={**ok, "properties.order_id": o["order_id"]}, what=kind)
+
+
+@st.composite
+def crm_row(draw) -> Row:
+    from tests.unit.test_normalize import CRM_ROW
+
+    c = dict(CRM_ROW, customerid=f"C{draw(st.integers(0, 10**9)):09d}")
+    # 08/05/2026 05:03 in the CRM's time zone (America/New_York, EDT = UTC-4)
+    ok = {"event_time": _utc("2026-08-05 09:03", "%Y-%m-%d %H:%M")}
+    kind = draw(st.sampled_from(("valid", "time_garbage", "time_old", "created", "email",
+                                 "no_customer", "injection")))
+    if kind == "valid":
+        return Row(c, "accept", expect=ok, what=kind)
+    if kind == "time_garbage":
+        c["last_modified"] = draw(st.sampled_from(("2026.08.05 05h03", "02/30/2026 10:00", "",
+                                                   None, "yesterday")))
+        return Row(c, "reject", "crm: unparseable or impossible timestamp", what=kind)
+    if kind == "time_old":
+        c["last_modified"] = "06/30/1999 12:00"
+        return Row(c, "reject", "crm: timestamp before 2000-01-01", what=kind)
+    if kind == "created":
+        c["created"] = draw(st.sampled_from(("02/30/2026 03:43", "never")))
+        return Row(c, "reject", "crm: unparseable or impossible Created", what=kind)
+    if kind == "email":
+        c["e_mail"] = draw(st.sampled_from(("maria at gmail.com", "a@b", *INJECTIONS[:3])))
+        return Row(c, "reject", "crm: invalid e-mail", what=kind)
+    if kind == "no_customer":
+        c["customerid"] = draw(st.sampled_from((None, "", "   ")))
+        return Row(c, "reject", "crm: missing CustomerID", what=kind)
+    c["first_name"] = draw(st.sampled_from(INJECTIONS[:4]))
+    return Row(c, "accept", expect=ok, what=kind)
+
+
+def _batch_path(spark, source: str, rows: list[Row]) -> None:
+    from pyspark.sql import functions as F
+
+    from tests.unit import test_normalize as tn
+
+    columns = {"crm": tn.CRM_COLUMNS, "orders": tn.ORDER_COLUMNS}.get(source, ("raw",))
+    data = []
+    for i, row in enumerate(rows):
+        if source in ("crm", "orders"):
+            values = tuple(row.data[c] for c in columns)
+        else:
+            obj = {"data": [row.data]} if source == "social" and isinstance(row.data, dict) \
+                else row.data
+            values = (obj if isinstance(obj, str) else json.dumps(obj, allow_nan=True),)
+        data.append((*values, f"file:/landing/row{i}", tn.INGESTED))
+    schema = ", ".join(f"`{c}` string" for c in columns) + \
+        ", _source_file string, _ingested_at timestamp"
+    normalize = {"crm": tn.normalize_crm, "orders": tn.normalize_orders,
+                 "tickets": tn.normalize_tickets, "web": tn.normalize_web,
+                 "social": tn.normalize_social}[source]
+    result = normalize(spark.createDataFrame(data, schema), tn.RULES)
+    events = result.events.select(
+        F.substring_index("origin", "#", 1).alias("file"), F.lit(None).cast("string").alias("why"),
+        F.to_json(F.struct("event_type", F.unix_micros("event_time").alias("event_time"),
+                           "identifiers", "properties", "base_amounts")).alias("event"))
+    rejects = result.rejects.select(F.col("_source_file").alias("file"),
+                                    F.col("_quarantine_reason").alias("why"),
+                                    F.lit(None).cast("string").alias("event"))
+    seen: dict[int, list] = {}
+    for r in events.unionByName(rejects).collect():
+        seen.setdefault(int(r.file.removeprefix("file:/landing/row")), []).append(r)
+    assert sorted(seen) == list(range(len(rows))), "every row lands or is quarantined"
+    for i, row in enumerate(rows):
+        reasons = [r.why for r in seen[i] if r.why is not None]
+        label = f"{source} {row.what}: {str(row.data)[:300]!r}"
+        if reasons:
+            assert len(seen[i]) == 1, f"{label}: quarantined and also landed"
+            assert row.verdict != "accept", f"{label}: quarantined ({reasons[0]})"
+            assert reasons[0].startswith(row.reason), f"{label}: {reasons[0]!r}"
+            continue
+        assert row.verdict != "reject", f"{label}: landed, wanted {row.reason!r}"
+        event = json.loads(seen[i][0].event)
+        event["event_time"] = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
+            microseconds=event["event_time"])
+        for name, want in row.expect.items():
+            node: Any = event
+            for part in name.split("."):
+                node = node[part]
+            assert node == want, f"{label}: {name} = {node!r}, documented {want!r}"
+
+
+BATCH_SOURCES = {"web": web_row, "social": social_row, "tickets": ticket_row,
+                 "orders": order_row, "crm": crm_row}
+
+
+@pytest.mark.parametrize("source", list(BATCH_SOURCES))
+def test_hostile_rows_of_each_batch_source(spark, source):
+    _batch_path(spark, source, generated(BATCH_SOURCES[source](), 80))
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("source", list(BATCH_SOURCES))
+def test_hostile_rows_of_each_batch_source_long(spark, source):
+    _batch_path(spark, source, generated(BATCH_SOURCES[source](), 1000))

@@ -489,6 +489,9 @@ INVALID_CASES = [
         "orders: out_of_range: properties.items",
     ),
     ("orders", {"customer_ref": None, "email": None}, "orders: no identifier"),
+    # from_json would read a lone object as a one-element array
+    ("orders", {"items": json.dumps({"sku": "SKU-14023", "qty": 1, "unit_price_minor": 8299})},
+     "orders: items are not a JSON array"),
     (
         "tickets",
         {"updated_at": "05/08/2026 14:22"},

@@ -610,10 +610,14 @@ def _out_of_range(props: dict) -> str | None:
         return "out_of_range: properties.amount (>= 0)"
     if unit_price is not None and unit_price < 0:
         return "out_of_range: properties.unit_price (>= 0)"
+    for name in ("amount", "unit_price", "cart_value"):
+        if props[name] is not None and not math.isfinite(props[name]):
+            return f"out_of_range: properties.{name} (finite)"
     for item in items or ():
         if item is not None and (
             (item["quantity"] is not None and item["quantity"] < 1)
-            or (item["unit_price"] is not None and item["unit_price"] < 0)
+            or (item["unit_price"] is not None
+                and (item["unit_price"] < 0 or not math.isfinite(item["unit_price"])))
         ):
             return "out_of_range: properties.items"
     return None

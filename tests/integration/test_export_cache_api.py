@@ -512,3 +512,64 @@ def test_every_chat_reply_is_audited_and_explained_without_personal_values(
     assert f"audit {row['audit_id']}" in out
     assert f"reply: {answered['text']}" in out  # rendered again from the profile served then
     assert "note:" not in out
+
+
+# Last in the module: it kills the module's Redis (this checkout's own, from its conf) and
+# leaves it restarted and re-warmed from the export.
+def test_redis_killed_under_load_then_rebuilt_from_the_export(served):
+    """Fault suite (issue 13): a client reads at a steady rate from a real uvicorn API; Redis is
+    SIGKILLed, the API answers every request from the Delta export (no 5xx); Redis restarts,
+    profilake-warm-cache reloads it from the export, and answers come from the cache again."""
+    import os
+    import signal
+    import threading
+
+    import httpx
+
+    from pipelines.serving.server import api_process
+    from pipelines.serving.warm import warm_cache
+
+    conf = served["conf"]
+    paths = [f"/v1/profiles/{BOB}", "/v1/lookup/customer_id/C0000001",
+             f"/v1/profiles/{DAN}", "/v1/lookup/email/carla@example.fr"]
+    answers: list[tuple[float, int, str | None]] = []
+    stop = threading.Event()
+
+    def reader(url: str) -> None:
+        with httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=5) as http:
+            while not stop.is_set():
+                for path in paths:
+                    try:
+                        r = http.get(path)
+                        answers.append((time.monotonic(), r.status_code,
+                                        r.json().get("source") if r.status_code == 200 else None))
+                    except httpx.HTTPError:
+                        answers.append((time.monotonic(), 0, None))  # no answer at all
+                stop.wait(0.02)  # ~150 requests/s
+
+    with api_process(conf, KEY) as api:
+        thread = threading.Thread(target=reader, args=(api.url,))
+        thread.start()
+        try:
+            time.sleep(1.0)
+            os.kill(int(redis_server.status(conf)["pid"]), signal.SIGKILL)
+            killed = time.monotonic()
+            time.sleep(2.0)
+            assert not redis_server.status(conf)["running"]
+            redis_server.start(conf)
+            restarted = time.monotonic()
+            assert warm_cache(conf)["warmed"] is True
+            assert warm_cache(conf) == {"warmed": False}  # loaded: a no-op
+            warmed = time.monotonic()
+            time.sleep(float(conf.get("api.redis_retry_s")) + 1.0)
+        finally:
+            stop.set()
+            thread.join()
+    statuses = [s for _, s, _ in answers]
+    assert len(answers) > 100 and set(statuses) == {200}, sorted(set(statuses))
+    before = {src for t, _, src in answers if t < killed}
+    down = [src for t, _, src in answers if killed < t < restarted]
+    after = [src for t, _, src in answers if t > warmed + float(conf.get("api.redis_retry_s"))]
+    assert before == {"cache"}
+    assert down and set(down) == {"delta"}
+    assert after and set(after) == {"cache"}

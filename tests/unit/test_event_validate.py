@@ -172,6 +172,12 @@ def test_valid_record_becomes_the_canonical_event():
         (with_props(unit_price=-0.01), "out_of_range: properties.unit_price (>= 0)"),
         (with_props(score=6), "out_of_range: properties.score (1-5)"),
         (with_props(sentiment=1.5), "out_of_range: properties.sentiment (-1..1)"),
+        # JSON's NaN / Infinity tokens parse as doubles; an amount must be a finite number.
+        (with_props(unit_price=float("nan")), "out_of_range: properties.unit_price (finite)"),
+        (with_props(unit_price=float("inf")), "out_of_range: properties.unit_price (finite)"),
+        (envelope(event_type="checkout_started", properties={
+            "cart_value": float("-inf"), "currency": "EUR"}),
+         "out_of_range: properties.cart_value (finite)"),
         # 11. a mismatch no earlier rule looks at
         (with_props(personalization="yes"), "wrong_type: properties.personalization"),
         (envelope(event_type="order_placed", source="orders",

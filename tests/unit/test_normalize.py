@@ -489,6 +489,9 @@ INVALID_CASES = [
         "orders: out_of_range: properties.items",
     ),
     ("orders", {"customer_ref": None, "email": None}, "orders: no identifier"),
+    # from_json would read a lone object as a one-element array
+    ("orders", {"items": json.dumps({"sku": "SKU-14023", "qty": 1, "unit_price_minor": 8299})},
+     "orders: items are not a JSON array"),
     (
         "tickets",
         {"updated_at": "05/08/2026 14:22"},
@@ -541,6 +544,7 @@ def test_each_documented_invalid_row_is_quarantined_with_its_reason(spark, sourc
         ("tickets", {"csat": "great"}, "tickets: wrong_type: csat"),
         ("web", {"qty": "two"}, "web: wrong_type: qty"),
         ("web", {"price": "cheap"}, "web: wrong_type: price"),
+        ("web", {"price": "NaN"}, "web: out_of_range: properties.unit_price (finite)"),
     ],
 )
 def test_a_value_of_the_wrong_type_is_quarantined_not_nulled(spark, source, change, reason):

@@ -93,7 +93,8 @@ def normalize_orders(bronze: DataFrame, rules: Rules) -> Normalized:
             (
                 F.col("items").isNotNull()
                 & (F.trim(F.col("items")) != "")
-                & F.col("_raw_items").isNull(),
+                # from_json reads a lone object as a one-element array: not the documented shape
+                & (F.col("_raw_items").isNull() | ~F.trim(F.col("items")).startswith("[")),
                 "items are not a JSON array",
             ),
             out_of_range(F.col("properties")),

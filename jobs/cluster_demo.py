@@ -24,11 +24,14 @@ from pipelines.deploy.package import build_wheel
 from pipelines.deploy.submit import Submission, run_env, submission
 from pipelines.services import spark_cluster
 
-# The batch jobs a scheduler runs, in order (jobs/<name>.py and its arguments).
-JOBS = ("ingest_batch", "nightly", "export_chatbot")
-# Tables the three jobs write, compared between the two runs.
-COMPARED = ("events", "quarantine", "identity_links", "identity_merges", "profiles",
-            "features", "segments", "chatbot_export", "chatbot_identifiers")
+# The batch jobs a scheduler runs, in order (jobs/<name>.py), and the tables each writes:
+# what the two runs' lakehouses are compared on.
+TABLES_BY_JOB = {
+    "ingest_batch": ("events", "quarantine", "identity_links", "identity_merges", "profiles"),
+    "nightly": ("features", "segments"),
+    "export_chatbot": ("chatbot_export", "chatbot_identifiers"),
+}
+JOBS = tuple(TABLES_BY_JOB)
 
 
 def _say(text: str) -> None:
@@ -147,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.session import get_spark
 
     spark = get_spark(local, "profilake-cluster-demo-compare")
-    tables = [t for t in COMPARED if _written_by(t, args.jobs)]
+    tables = [t for job in args.jobs for t in TABLES_BY_JOB[job]]
     unequal = 0
     for table in tables:
         result = compare_table(spark, Catalog(cluster), Catalog(local), table)
@@ -157,14 +160,6 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"   {table:<20} {result.rows_left:>8,} rows  {mark}")
     _say(f"━━ Done in {time.perf_counter() - started:,.0f} s · spark-submit output in {log}")
     return 1 if unequal else 0
-
-
-def _written_by(table: str, jobs: list[str]) -> bool:
-    by_job = {"ingest_batch": {"events", "quarantine", "identity_links", "identity_merges",
-                               "profiles"},
-              "nightly": {"features", "segments"},
-              "export_chatbot": {"chatbot_export", "chatbot_identifiers"}}
-    return any(table in by_job[j] for j in jobs)
 
 
 if __name__ == "__main__":

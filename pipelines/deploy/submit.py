@@ -28,11 +28,6 @@ class Submission:
     argv: list[str]
     env: dict[str, str]
 
-    def shell(self) -> str:
-        """The line as a user would type it (environment first)."""
-        exports = " ".join(f"{k}={v}" for k, v in sorted(self.env.items()))
-        return f"{exports} {' '.join(self.argv)}"
-
 
 def spark_submit_binary() -> str:
     """The spark-submit of the pinned pyspark (beside this interpreter), else the PATH's."""
@@ -47,13 +42,11 @@ def submission(
     job: str,
     job_args: list[str],
     wheel: Path,
-    python: str | None = None,
 ) -> Submission:
-    """spark-submit of ``jobs/<job>.py`` with ``job_args`` against ``master``.
-
-    ``python``: the interpreter of the driver and the executors (default: this one). It needs
-    the project's dependencies, not the project: its code comes from ``wheel``.
-    """
+    """spark-submit of ``jobs/<job>.py`` with ``job_args`` against ``master``; driver and
+    executors run this interpreter, which needs the project's dependencies, not the project:
+    its code comes from ``wheel``. Executors are sized by ``spark_cluster`` (the local
+    standalone cluster's workers)."""
     script = conf.project_dir / JOBS_DIR / f"{job}.py"
     if not script.is_file():
         raise FileNotFoundError(f"no job script {script}")
@@ -61,7 +54,6 @@ def submission(
     argv = [
         spark_submit_binary(),
         "--master", master,
-        "--name", f"profilake-{job}",
         "--packages", ",".join(str(p) for p in conf.get("spark.packages")),
         "--conf", f"spark.jars.ivy={resolve_location(conf.get('spark.ivy_dir'), conf.project_dir)}",
         "--conf", f"spark.sql.extensions={DELTA_EXTENSION}",
@@ -73,7 +65,7 @@ def submission(
         "--env", conf.env,
         *job_args,
     ]
-    interpreter = python or sys.executable
+    interpreter = sys.executable
     env = {
         "PYSPARK_PYTHON": interpreter,
         "PYSPARK_DRIVER_PYTHON": interpreter,

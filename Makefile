@@ -66,8 +66,9 @@ format: setup ## fix style with ruff
 services-up: setup ## start the local Kafka broker and Redis (idempotent)
 	@$(BIN)/profilake-services all start
 
-services-down: ## stop the local Kafka broker and Redis
-	@if [ -x $(BIN)/profilake-services ]; then $(BIN)/profilake-services all stop; fi
+services-down: ## stop the local Kafka broker and Redis (and the cluster-demo's Spark cluster)
+	@if [ -x $(BIN)/profilake-services ]; then $(BIN)/profilake-services all stop; \
+		$(BIN)/profilake-services spark-cluster stop > /dev/null; fi
 
 services-status: ## show whether Kafka and Redis are running
 	@$(BIN)/profilake-services all status

@@ -116,6 +116,22 @@ def _read(spark: SparkSession, catalog: Catalog, table: str) -> DataFrame | None
     return read_if_exists(spark, catalog.path(table))
 
 
+def _changed_since(
+    spark: SparkSession, catalog: Catalog, stage: str
+) -> tuple[DataFrame, DataFrame, str] | None:
+    """(events, identity_links, their versions) when both exist and changed since ``stage``
+    last ran (its watermark holds the versions it read), else None: nothing to redo."""
+    inputs = (
+        f"events={table_version(spark, catalog.path('events'))},"
+        f"links={table_version(spark, catalog.path('identity_links'))}"
+    )
+    events = _read(spark, catalog, "events")
+    links = _read(spark, catalog, "identity_links")
+    if events is None or links is None or read_watermark(spark, catalog, stage) == inputs:
+        return None
+    return events, links, inputs
+
+
 def land_to_bronze(
     spark: SparkSession,
     catalog: Catalog,
@@ -283,14 +299,10 @@ def link_probable(
         if _read(spark, catalog, "identity_probable_links") is not None:
             write_probable_links(catalog, spark.createDataFrame([], PROBABLE_LINKS))
         return
-    inputs = (
-        f"events={table_version(spark, catalog.path('events'))},"
-        f"links={table_version(spark, catalog.path('identity_links'))}"
-    )
-    events = _read(spark, catalog, "events")
-    links = _read(spark, catalog, "identity_links")
-    if events is None or links is None or read_watermark(spark, catalog, "probable") == inputs:
+    changed = _changed_since(spark, catalog, "probable")
+    if changed is None:
         return
+    events, links, inputs = changed
     probable = probable_links(observations_from_events(events), links, identity, params,
                               now=now).cache()
     report.probable_links = probable.count()
@@ -334,14 +346,10 @@ def rebuild_profiles(
     run_id: str,
 ) -> None:
     """Rebuild every profile when the event log or the links changed since the last build."""
-    inputs = (
-        f"events={table_version(spark, catalog.path('events'))},"
-        f"links={table_version(spark, catalog.path('identity_links'))}"
-    )
-    events = _read(spark, catalog, "events")
-    links = _read(spark, catalog, "identity_links")
-    if events is None or links is None or read_watermark(spark, catalog, "profiles") == inputs:
+    changed = _changed_since(spark, catalog, "profiles")
+    if changed is None:
         return
+    events, links, inputs = changed
     assigned, unassigned = events_with_profiles(events, links)
     unassigned = unassigned.cache()
     report.unassigned_events = unassigned.count()

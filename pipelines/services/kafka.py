@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import time
 from pathlib import Path
 
 from pipelines.config import Conf
@@ -204,6 +203,7 @@ def create_topics(conf: Conf) -> list[str]:
             # Another process may create the same topic at the same moment; that is fine.
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(wanted)
+            _wait_for_leaders(admin, {t.name: t.num_partitions for t in wanted})
         return [t.name for t in wanted]
     finally:
         admin.close()
@@ -212,32 +212,36 @@ def create_topics(conf: Conf) -> list[str]:
 def create_topic(bootstrap_servers: str, name: str, partitions: int,
                  timeout_s: float = 30) -> str:
     """Create one topic (a scratch topic for a test, a benchmark or a side run) and wait until
-    each of its partitions has a leader; returns its name.
-
-    Why wait: a consumer group that subscribes before the broker serves the new topic's
-    metadata is assigned no partitions and only sees them at its next metadata refresh
-    (minutes), so events sent right after creation would sit unread."""
+    each of its partitions has a leader; returns its name."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="profilake-setup")
     try:
         admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-        deadline = time.monotonic() + timeout_s
-        while not _has_leaders(admin, name, partitions):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"topic {name}: partitions without a leader after {timeout_s} s")
-            time.sleep(0.1)
+        _wait_for_leaders(admin, {name: partitions}, timeout_s)
     finally:
         admin.close()
     return name
 
 
-def _has_leaders(admin, name: str, partitions: int) -> bool:
-    described = admin.describe_topics([name])
-    found = [p for t in described if t.get("name") == name and not t.get("error_code")
-             for p in t.get("partitions", [])]
-    return len(found) == partitions and all(p.get("leader_id", -1) >= 0 for p in found)
+def _wait_for_leaders(admin, partitions: dict[str, int], timeout_s: float = 30) -> None:
+    """Until every partition of the new topics (name → partition count) has a leader.
+
+    Why wait: a consumer group that subscribes before the broker serves a new topic's
+    metadata is assigned no partitions and only sees them at its next metadata refresh
+    (minutes), so events sent right after creation would sit unread."""
+
+    def led() -> bool:
+        found: dict[str, int] = {}
+        for topic in admin.describe_topics(list(partitions)):
+            if not topic.get("error_code"):
+                found[topic["name"]] = sum(
+                    p.get("leader_id", -1) >= 0 for p in topic.get("partitions", []))
+        return found == partitions
+
+    wait_until(led, timeout_s, f"leaders of the partitions of {', '.join(partitions)}",
+               interval=0.1)
 
 
 def stop(conf: Conf) -> dict[str, object]:

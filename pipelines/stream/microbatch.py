@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,6 +66,7 @@ from pipelines.identity import (
 )
 from pipelines.identity.graph import identifier_rows
 from pipelines.identity.schemas import LINKS, MERGES, conform, links_as_of_now
+from pipelines.identity.store import read_never_link
 from pipelines.profiles.build import (
     NO_PROFILE,
     attach_profiles,
@@ -362,6 +363,9 @@ def _links_reached(
 
 
 def _resolve_and_write(spark, ctx: StreamContext, observations, txn: Txn, now: datetime):
+    # Never-link rules are added at run time (profilake-unmerge): read them every batch, so a
+    # running stream honours an undo from its next batch on.
+    ctx.identity = replace(ctx.identity, never_link=read_never_link(spark, ctx.catalog))
     existing = _links_reached(spark, ctx.catalog.path("identity_links"), observations,
                               ctx.identity)
     result = resolve(observations, existing, ctx.identity, now=now)

@@ -12,10 +12,10 @@ For a merge row S ← M (linking identifier X, linking record R, merged_at T):
   after T; the undo takes them out of the links and resolves the records carrying them again,
   against the corrected links and the new never-link rules, so each lands where a lakehouse
   that never merged S and M puts it.
-- **Never-link rules**: for every event record carrying an identifier of S's side and one of
-  M's side (after the correction; R is one of them), one rule per pair (S-side identifier,
-  M-side identifier): in a record carrying the M-side one, the S-side one is treated as absent
-  (``never_link.py``). Replaying R therefore links it to M only.
+- **Never-link rules**: for every event record carrying an identifier of S's side (X counts
+  there) and one of M's side (after the correction; R is one of them), one rule per pair
+  (S-side identifier, M-side identifier): in a record carrying the M-side one, the S-side
+  one is treated as absent (``never_link.py``). Replaying R therefore links it to M only.
 
 All functions are pure DataFrame functions; ``merge_log.MergeLog.check`` finds the merge row
 and refuses what cannot be undone, ``unmerge_run.run_unmerge`` reads and writes.
@@ -114,14 +114,21 @@ def never_link_rules(
     identifiers: DataFrame, sides: DataFrame, row: MergeRow, now: datetime
 ) -> DataFrame:
     """Rules (``never_link.NEVER_LINK``) for every record carrying identifiers of both sides.
+    The linking identifier counts on S's side even when it was first seen with the merge (it
+    reached M from outside M, by the merge row's definition).
 
     Args:
         identifiers: ``event_identifiers`` of the event log.
-        sides: link rows of S and M after the correction (id_type, id_value, profile_id).
+        sides: link rows after the correction (id_type, id_value, profile_id).
     """
+    linking = identifiers.sparkSession.createDataFrame(
+        [(row.id_type, row.id_value, row.survivor)],
+        "id_type string, id_value string, profile_id string")
     sided = identifiers.join(
         sides.where(F.col("profile_id").isin(row.survivor, row.merged))
-        .select(*LINK_KEY, "profile_id"), list(LINK_KEY))
+        .select(*LINK_KEY, "profile_id").join(linking.select(*LINK_KEY), list(LINK_KEY),
+                                              "left_anti").unionByName(linking),
+        list(LINK_KEY))
     s_side = sided.where(F.col("profile_id") == row.survivor).select("record_id", *LINK_KEY)
     m_side = sided.where(F.col("profile_id") == row.merged).select(
         "record_id", F.col("id_type").alias("with_id_type"),

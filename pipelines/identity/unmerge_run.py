@@ -112,24 +112,29 @@ def run_unmerge(
 
     base = identity_params(spark, catalog, conf)
     params = replace(base, never_link=tuple(sorted(set(base.never_link) | set(plan.rules))))
-    again = u.records_carrying(events, ids, later)
-    result = resolve(observations_from_events(again), corrected, params, now=now)
-    if u.rejoins(result.merges, row):
-        raise UnmergeError(
-            f"records first seen after merge {merge_id} link {row.survivor} and {row.merged} "
-            "again through identifiers the merge's records do not carry; nothing was changed")
-    upserts = restored.join(result.links.select(*LINK_KEY), list(LINK_KEY), "left_anti") \
-        .unionByName(conform(result.links, LINKS))
+    upserts, found = restored, spark.createDataFrame([], MERGES)
+    if plan.later:
+        again = u.records_carrying(events, ids, later)
+        result = resolve(observations_from_events(again), corrected, params, now=now)
+        if u.rejoins(result.merges, row):
+            raise UnmergeError(
+                f"records first seen after merge {merge_id} link {row.survivor} and "
+                f"{row.merged} again through identifiers the merge's records do not carry; "
+                "nothing was changed")
+        upserts = restored.join(result.links.select(*LINK_KEY), list(LINK_KEY), "left_anti") \
+            .unionByName(conform(result.links, LINKS))
+        found = result.merges
     label = f"undo merge {row.survivor}<-{row.merged} ({row.record_id}) merge_id={merge_id}"
 
     add_never_link(catalog, rules)
-    if not result.merges.isEmpty():
-        gated_write(catalog, conform(result.merges, MERGES), MERGES_TABLE)
-    with commit_message(spark, label):
-        gated_write(catalog, upserts, LINKS_TABLE, mode="merge", merge_on=list(LINK_KEY))
+    if not found.isEmpty():
+        gated_write(catalog, conform(found, MERGES), MERGES_TABLE)
+    if plan.moved or plan.later:  # a rerun after a crash may find them moved already
+        with commit_message(spark, label):
+            gated_write(catalog, upserts, LINKS_TABLE, mode="merge", merge_on=list(LINK_KEY))
     new_links = links_as_of_now(_read(spark, catalog, LINKS_TABLE))
     plan.profiles = sorted({row.survivor, row.merged} | {
-        r[0] for r in result.links.where(F.col("profile_id").isNotNull())
+        r[0] for r in upserts.where(F.col("profile_id").isNotNull())
         .select("profile_id").distinct().collect()})
     _refold(spark, conf, catalog, events, new_links, params, plan.profiles, row, now)
     gated_write(catalog, spark.createDataFrame(

@@ -281,7 +281,13 @@ def test_undo_is_recorded_and_the_log_names_it(spark, undone):
     rec = spark.read.format("delta").load(catalog.path("identity_unmerges")).collect()
     assert [(r.merge_id, r.survivor_profile_id, r.merged_profile_id, r.moved_identifiers,
              r.reason) for r in rec] == [(mid, *_pair(row), 2, "two people")]  # customer id + 1
-    assert undone["plan"].later == [DEVICE], "first seen after the merge, resolved again"
+    plan = undone["plan"]
+    assert plan.later == [DEVICE], "first seen after the merge, resolved again"
+    linking = (row.id_type, row.id_value)
+    partner = PHONE if linking == EMAIL else EMAIL
+    assert plan.rules == [(*linking, *partner)], "only the linking record carried both sides"
+    assert f"  {linking[0]}:{linking[1]} is absent in records carrying {partner[0]}:" \
+        f"{partner[1]}" in plan.lines()
     history = spark.sql(f"DESCRIBE HISTORY delta.`{catalog.path('identity_links')}`")
     assert any(mid in (r.userMetadata or "") for r in history.collect())
 

@@ -39,6 +39,8 @@ from pipelines.identity.store import identity_params
 from pipelines.identity.unmerge import merge_id_column
 from pipelines.identity.unmerge_run import run_unmerge
 from pipelines.ingest.flow import fold_params_from_conf as fold_params
+from pipelines.privacy.subject import Subject
+from pipelines.privacy.tables import TABLE_RULES
 from pipelines.profiles.build import build_profiles, events_with_profiles
 from pipelines.services.redis_server import client as redis_client
 from pipelines.serving.export import build_export
@@ -328,3 +330,15 @@ def test_a_never_link_rule_blocks_its_identifier_only_beside_the_other(spark):
     got = {r.record_id: (r.identifiers.email, r.identifiers.phone, r.identifiers.customer_id)
            for r in kept.collect()}
     assert got == {"x1": (None, "+3361", None), "x2": ("a@x.com", None, "C9")}
+
+
+def test_an_erasure_finds_the_never_link_rules_and_undos_of_the_person(spark, undone):
+    catalog, row = undone["catalog"], undone["row"]
+    rules = spark.read.format("delta").load(catalog.path("identity_never_link"))
+    bob = Subject("phone", PHONE[1])
+    nobody = Subject("email", "zoe@x.com", frozenset({"p_00000000000000ff"}))
+    assert rules.where(TABLE_RULES["identity_never_link"](rules, bob)).count() == 1
+    assert rules.where(TABLE_RULES["identity_never_link"](rules, nobody)).count() == 0
+    undos = spark.read.format("delta").load(catalog.path("identity_unmerges"))
+    merged_side = Subject("customer_id", "C0", frozenset({row.merged_profile_id}))
+    assert undos.where(TABLE_RULES["identity_unmerges"](undos, merged_side)).count() == 1

@@ -30,13 +30,18 @@ from pipelines.config import Conf, relocated
 from pipelines.identity.assign import assign_profiles
 from pipelines.identity.graph import observations_from_events
 from pipelines.identity.merge_ids import merge_id
-from pipelines.identity.merge_log import AlreadyUndone, UnknownMerge
+from pipelines.identity.merge_log import AlreadyUndone, MergeRow, UnknownMerge
 from pipelines.identity.never_link import without_never_linked
 from pipelines.identity.params import IdentityParams
 from pipelines.identity.resolve import apply_links, resolve
-from pipelines.identity.schemas import MERGES, empty_links
+from pipelines.identity.schemas import LINKS, MERGES, empty_links
 from pipelines.identity.store import identity_params
-from pipelines.identity.unmerge import merge_id_column
+from pipelines.identity.unmerge import (
+    merge_id_column,
+    moved_links,
+    moved_profiles,
+    restored_links,
+)
 from pipelines.identity.unmerge_run import run_unmerge
 from pipelines.ingest.flow import fold_params_from_conf as fold_params
 from pipelines.privacy.subject import Subject
@@ -342,3 +347,23 @@ def test_an_erasure_finds_the_never_link_rules_and_undos_of_the_person(spark, un
     undos = spark.read.format("delta").load(catalog.path("identity_unmerges"))
     merged_side = Subject("customer_id", "C0", frozenset({row.merged_profile_id}))
     assert undos.where(TABLE_RULES["identity_unmerges"](undos, merged_side)).count() == 1
+
+
+def test_what_moves_back_is_m_and_what_was_merged_into_it_before(spark):
+    s, m, p, q, z = (f"p_{n:016x}" for n in (10, 11, 12, 13, 14))
+    rows = [(m, p, "email", "p@x", "e1", T1, T1),   # P into M before the merge: moves with M
+            (s, m, "email", "m@x", "e2", T2, T1),   # the merge undone
+            (s, q, "email", "q@x", "e3", T3, T1),   # Q into S after it: stays on S
+            (p, z, "email", "z@x", "e0", T1, T1)]   # Z into P earlier, but that was undone
+    merges = spark.createDataFrame(rows, MERGES)
+    undos = spark.createDataFrame([(merge_id(p, z, "e0"),)], "merge_id string")
+    row = MergeRow(merge_id(s, m, "e2"), s, m, "email", "m@x", "e2", T2, T1)
+    assert moved_profiles(merges, undos, row) == sorted([m, p])
+    assert moved_profiles(merges, None, row) == sorted([m, p, z])
+    links = spark.createDataFrame(
+        [("email", v, s, T1, T1, T1, T1, False, None, None, origin)
+         for v, origin in (("m@x", m), ("p@x", p), ("q@x", q), ("s@x", s))], LINKS)
+    moved = moved_links(links, row, [m, p])
+    assert sorted(r.id_value for r in moved.collect()) == ["m@x", "p@x"]
+    back = restored_links(moved, row, T3).collect()
+    assert {(r.profile_id, r.profile_created_at, r.updated_at) for r in back} == {(m, T1, T3)}

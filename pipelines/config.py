@@ -277,3 +277,20 @@ def _interpolate(node: Any, root: Mapping[str, Any], files: list[str], depth: in
         return str(_interpolate(_lookup(root, ref, files), root, files, depth + 1))
 
     return _interpolate(_REF.sub(substitute, node), root, files, depth + 1)
+
+
+# A process started on a resolved conf (the API's children, scratch lakehouses): the conf as
+# a JSON file (``Conf.to_dict``) instead of the files of an environment.
+CONF_JSON_ENV = "PROFILAKE_CONF_JSON"
+
+
+def load_conf_or_dump(env: str | None = None) -> Conf:
+    """The conf dumped in the JSON file ``PROFILAKE_CONF_JSON`` names, else ``load_conf(env)``."""
+    import json
+
+    dumped = os.environ.get(CONF_JSON_ENV)
+    base = load_conf(env)
+    if not dumped:
+        return base
+    data = json.loads(Path(dumped).read_text(encoding="utf-8"))
+    return Conf(data, base.env, base.files, base.project_dir)

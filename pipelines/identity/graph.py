@@ -29,6 +29,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from pipelines.identity.never_link import without_never_linked
 from pipelines.identity.params import IdentityParams
 from pipelines.schemas.events import IDENTIFIER_TYPES
 
@@ -65,8 +66,9 @@ def _usable(value: Column, params: IdentityParams) -> Column:
 def identifier_rows(observations: DataFrame, params: IdentityParams) -> DataFrame:
     """One row per (record, usable identifier): record_id, event_time, id_type, id_value and
     the record's own customer_id and anonymous_id (null if it has none or it is denied), for
-    the fan-out count and the device rule. Denied and blank identifiers are gone
-    from here on."""
+    the fan-out count and the device rule. Denied and blank identifiers, and those a
+    never-link rule blocks in this record, are gone from here on."""
+    observations = without_never_linked(observations, params.never_link)
     pairs = F.array(*[
         F.struct(F.lit(t).alias("id_type"), F.col(f"identifiers.{t}").alias("id_value"))
         for t in IDENTIFIER_TYPES

@@ -28,6 +28,9 @@ class IdentityParams:
             (``checkpoint``: needs ``SparkContext.setCheckpointDir``, survives executor loss).
         checkpoint_every: cut the lineage of the components loop every this many iterations.
         max_iterations: the components loop fails loudly rather than run past this.
+        never_link: (id_type, id_value, with_id_type, with_id_value) rules from the
+            ``identity_never_link`` table (``never_link.py``; not in conf: the unmerge job
+            adds them at run time). ``store.identity_params`` fills them in.
     """
 
     deny_list: tuple[str, ...] = ()
@@ -38,6 +41,7 @@ class IdentityParams:
     checkpoint: str = "local"
     checkpoint_every: int = 2
     max_iterations: int = 60
+    never_link: tuple[tuple[str, str, str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_customer_ids_per_identifier < 1:

@@ -37,6 +37,7 @@ from pyspark.sql import functions as F
 
 from pipelines.config import Conf, ConfigError
 from pipelines.identity.graph import DEVICE_TYPES, denied
+from pipelines.identity.never_link import without_never_linked
 from pipelines.identity.params import IdentityParams
 from pipelines.identity.schemas import PROBABLE_LINKS, conform
 
@@ -89,9 +90,9 @@ def _usable(id_type: str, params: IdentityParams) -> Column:
 
 def device_records(observations: DataFrame, params: IdentityParams) -> DataFrame:
     """(record_id, event_time, device_id, customer_id, anonymous_id): every record carrying a
-    usable device, with its usable customer and anonymous ids (null when none); denied values
-    are no evidence."""
-    return observations.select(
+    usable device, with its usable customer and anonymous ids (null when none); denied values,
+    and identifiers a never-link rule blocks in the record, are no evidence."""
+    return without_never_linked(observations, params.never_link).select(
         F.col("record_id").cast("string").alias("record_id"),
         F.col("event_time").cast("timestamp").alias("event_time"),
         _usable(DEVICE_TYPE, params).alias("device_id"),

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from dataclasses import replace
+
+from pyspark.sql import DataFrame, SparkSession
 
 from pipelines.catalog import Catalog
+from pipelines.config import Conf
 from pipelines.gate import GateReport, Txn, gated_write
-from pipelines.gate.delta_io import add_missing_columns, ensure_table
+from pipelines.gate.delta_io import add_missing_columns, ensure_table, read_if_exists
+from pipelines.identity.never_link import rules_from_rows
+from pipelines.identity.params import IdentityParams
 from pipelines.identity.resolve import IdentityResult
 from pipelines.identity.schemas import LINK_KEY, LINKS, LINKS_ADDED_LATER
 
 LINKS_TABLE = "identity_links"
 MERGES_TABLE = "identity_merges"
 PROBABLE_TABLE = "identity_probable_links"
+UNMERGES_TABLE = "identity_unmerges"
+NEVER_LINK_TABLE = "identity_never_link"
+NEVER_LINK_KEY = ("id_type", "id_value", "with_id_type", "with_id_value")
+COMMIT_MESSAGE = "spark.databricks.delta.commitInfo.userMetadata"
 _ADDED_LATER = {f.name: f.dataType.simpleString() for f in LINKS.fields
                 if f.name in LINKS_ADDED_LATER}
 
@@ -54,3 +63,38 @@ def write_probable_links(catalog: Catalog, probable: DataFrame) -> GateReport:
     from the whole event log, so links a contradiction withdrew disappear), through the gate.
     Written even when empty, so readers find the table."""
     return gated_write(catalog, probable, PROBABLE_TABLE, mode="overwrite")
+
+
+def read_never_link(spark: SparkSession, catalog: Catalog) -> tuple[tuple[str, str, str, str], ...]:
+    """The rules of ``identity_never_link`` (none when the table does not exist)."""
+    if NEVER_LINK_TABLE not in catalog.names():
+        return ()
+    table = read_if_exists(spark, catalog.path(NEVER_LINK_TABLE))
+    if table is None:
+        return ()
+    return rules_from_rows(table.select(*NEVER_LINK_KEY).collect())
+
+
+def identity_params(spark: SparkSession, catalog: Catalog, conf: Conf) -> IdentityParams:
+    """``IdentityParams`` from conf, with the never-link rules of the lakehouse: what every
+    batch run and every micro-batch resolves with."""
+    return replace(IdentityParams.from_conf(conf), never_link=read_never_link(spark, catalog))
+
+
+def add_never_link(catalog: Catalog, rules: DataFrame) -> GateReport | None:
+    """Upsert never-link rules (a rule already there keeps its first merge_id and time)."""
+    if rules.isEmpty():
+        return None
+
+    def insert_new(builder):
+        return builder.whenNotMatchedInsertAll()
+
+    return gated_write(catalog, rules, NEVER_LINK_TABLE, mode="merge",
+                       merge_on=list(NEVER_LINK_KEY), merge_clauses=insert_new)
+
+
+def commit_message(spark: SparkSession, text: str):
+    """Delta commits inside carry ``text`` as commitInfo.userMetadata (the table history)."""
+    from pipelines.maintenance.delta_ops import session_confs
+
+    return session_confs(spark, {COMMIT_MESSAGE: text})

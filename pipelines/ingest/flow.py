@@ -37,7 +37,7 @@ from pipelines.identity.params import IdentityParams
 from pipelines.identity.probable import ProbableParams, probable_links
 from pipelines.identity.resolve import resolve
 from pipelines.identity.schemas import PROBABLE_LINKS, empty_links
-from pipelines.identity.store import write_identity, write_probable_links
+from pipelines.identity.store import identity_params, write_identity, write_probable_links
 from pipelines.ingest.dedupe import dedupe_events
 from pipelines.ingest.landing import list_files, new_files, read_bronze
 from pipelines.ingest.normalize.common import Normalized, Rules
@@ -344,13 +344,15 @@ def rebuild_profiles(
     now: datetime,
     report: IngestReport,
     run_id: str,
+    identity: IdentityParams | None = None,
 ) -> None:
-    """Rebuild every profile when the event log or the links changed since the last build."""
+    """Rebuild every profile when the event log or the links changed since the last build.
+    ``identity`` (deny-list, never-link rules) decides which identifiers place a record."""
     changed = _changed_since(spark, catalog, "profiles")
     if changed is None:
         return
     events, links, inputs = changed
-    assigned, unassigned = events_with_profiles(events, links)
+    assigned, unassigned = events_with_profiles(events, links, identity)
     unassigned = unassigned.cache()
     report.unassigned_events = unassigned.count()
     report.unassigned_quarantined = quarantine_unassigned(
@@ -382,20 +384,21 @@ def run_ingest(
         "landing → bronze → silver events",
         lambda: ingest_sources(spark, catalog, rules_from_conf(conf), sources, now, report, run_id),
     )
+    identity = identity_params(spark, catalog, conf)  # with the never-link rules
     timer.run(
         "identity resolution",
-        lambda: resolve_identities(spark, catalog, IdentityParams.from_conf(conf), now, report),
+        lambda: resolve_identities(spark, catalog, identity, now, report),
     )
     timer.run(
         "probable links",
-        lambda: link_probable(spark, catalog, IdentityParams.from_conf(conf),
-                              ProbableParams.from_conf(conf), now, report),
+        lambda: link_probable(spark, catalog, identity, ProbableParams.from_conf(conf), now,
+                              report),
     )
     if with_profiles:
         timer.run(
             "unified profiles",
             lambda: rebuild_profiles(
-                spark, catalog, fold_params_from_conf(conf), now, report, run_id
+                spark, catalog, fold_params_from_conf(conf), now, report, run_id, identity
             ),
         )
     for source, files in pending:

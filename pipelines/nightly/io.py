@@ -51,10 +51,15 @@ def events_until(spark: SparkSession, catalog: Catalog, until: date) -> DataFram
 
 def with_profile_ids(spark: SparkSession, catalog: Catalog, events: DataFrame) -> DataFrame:
     """``events`` (with event_id, event_time, identifiers) with each event's current
-    profile_id through ``identity_links``; events linking no profile are left out."""
+    profile_id through ``identity_links`` (and the never-link rules); events linking no
+    profile are left out."""
+    from pipelines.identity.params import IdentityParams
+    from pipelines.identity.store import read_never_link
     from pipelines.profiles.build import events_with_profiles
 
-    with_profile, _unlinked = events_with_profiles(events, read(spark, catalog, "identity_links"))
+    rules = IdentityParams(never_link=read_never_link(spark, catalog))
+    with_profile, _unlinked = events_with_profiles(
+        events, read(spark, catalog, "identity_links"), rules)
     return with_profile
 
 

@@ -49,6 +49,17 @@ def _merges(df: DataFrame, s: Subject) -> Column:
     return F.col("survivor_profile_id").isin(ids) | F.col("merged_profile_id").isin(ids)
 
 
+def _never_link(df: DataFrame, s: Subject) -> Column:
+    # Either side of a rule may be one of their identifiers.
+    hit = F.lit(False)
+    for t in IDENTIFIER_TYPES:
+        values = sorted(s.of_type(t))
+        if values:
+            hit = hit | ((F.col("id_type") == t) & F.col("id_value").isin(values)) | (
+                (F.col("with_id_type") == t) & F.col("with_id_value").isin(values))
+    return hit
+
+
 def _links(df: DataFrame, s: Subject) -> Column:
     return F.coalesce(F.col("profile_id").isin(sorted(s.profile_ids)), F.lit(False))
 
@@ -91,6 +102,8 @@ TABLE_RULES: dict[str, Rule | None] = {
     "chatbot_export": _by_profile,
     "chatbot_identifiers": _identifiers_table,
     "identity_merges": _merges,
+    "identity_unmerges": _merges,
+    "identity_never_link": _never_link,
     "identity_links": _links,
     "identity_probable_links": _probable_links,
     "validation_results": None,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.profiles.finalize import finalize
 from pipelines.profiles.state import FoldParams, fold_events
+
+if TYPE_CHECKING:
+    from pipelines.identity.params import IdentityParams
 
 # Quarantine reason (table_name = profiles) of an event that reaches no profile: batch and
 # stream both use it, and the batch looks for it to quarantine each such event once.
@@ -28,17 +32,22 @@ def attach_profiles(events: DataFrame, assignments: DataFrame) -> tuple[DataFram
     ).drop("profile_id")
 
 
-def events_with_profiles(events: DataFrame, links: DataFrame) -> tuple[DataFrame, DataFrame]:
+def events_with_profiles(
+    events: DataFrame, links: DataFrame, identity: IdentityParams | None = None
+) -> tuple[DataFrame, DataFrame]:
     """Attach each event's current ``profile_id`` through the identity links.
 
     The event log keeps identifiers, not profile ids: merges would make stored ids stale, so
     every reader (profile build, nightly features) resolves through the current links.
-    Returns (events with profile_id, events whose identifiers link no profile).
+    ``identity`` carries the deny-list and the never-link rules (an identifier a rule blocks
+    in a record does not place it). Returns (events with profile_id, events whose
+    identifiers link no profile).
     """
     from pipelines.identity.assign import assign_profiles
     from pipelines.identity.graph import observations_from_events
 
-    return attach_profiles(events, assign_profiles(observations_from_events(events), links))
+    return attach_profiles(
+        events, assign_profiles(observations_from_events(events), links, identity))
 
 
 def profile_identifiers(links: DataFrame) -> DataFrame:

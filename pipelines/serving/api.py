@@ -9,6 +9,8 @@
 - ``?as_of=<ISO time>`` or ``?version=<n>`` on ``/v1/profiles/{id}``: the document the export
   held then (pipelines/serving/history.py); 400 for a bad moment, 404 before the table's first
   version, 410 when that history was cleaned up.
+- Merges and their undo (``/v1/profiles/{id}/merges``, ``POST /v1/merges/{id}/undo`` with an
+  admin key, ``/v1/undos/{id}``): pipelines/serving/undo.py.
 - ``/healthz`` (process alive), ``/readyz`` (Redis reachable or export readable), ``/docs``,
   ``/metrics`` (Prometheus text: the monitor's metrics and request counters, metrics_route.py).
 
@@ -42,7 +44,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from pipelines.catalog import Catalog
-from pipelines.config import Conf, ConfigError
+from pipelines.config import Conf, ConfigError, load_conf_or_dump
 from pipelines.serving.audit import ChatAudit, audit_row
 from pipelines.serving.cache import READ_SCRIPT
 from pipelines.serving.coverage import decode_offsets
@@ -60,6 +62,7 @@ from pipelines.serving.identifiers import ID_TYPES, PROFILE_ID_PATTERN, normaliz
 from pipelines.serving.metrics_route import add_metrics
 from pipelines.serving.records import BASE_STATE, COVERED_OFFSETS, DOCUMENT
 from pipelines.serving.served import Composer, Found, from_reply
+from pipelines.serving.undo import add_merge_routes, load_admin_keys
 
 API_KEYS_ENV = "PROFILAKE_API_KEYS"
 _PROFILE_ID = re.compile(PROFILE_ID_PATTERN)
@@ -98,7 +101,8 @@ class ChatIn(BaseModel):
 
 def load_api_keys(conf: Conf) -> list[str]:
     """Keys from ``PROFILAKE_API_KEYS`` (comma-separated) and the ``api.keys_file`` secrets
-    file (one per line, ``#`` comments)."""
+    file (one per line, ``#`` comments), plus the admin keys (``undo.load_admin_keys``), which
+    are read keys too."""
     keys = [k.strip() for k in os.environ.get(API_KEYS_ENV, "").split(",") if k.strip()]
     keys_file = str(conf.get("api.keys_file") or "")
     if keys_file:
@@ -107,6 +111,7 @@ def load_api_keys(conf: Conf) -> list[str]:
             raise ConfigError(f"api.keys_file {path} does not exist")
         lines = path.read_text(encoding="utf-8").splitlines()
         keys += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    keys += load_admin_keys(conf)
     if not keys:
         raise ConfigError(
             f"no API keys: set {API_KEYS_ENV} (comma-separated) or api.keys_file (one per line)"
@@ -361,10 +366,14 @@ async def _short_validation_error(_request: Request, exc: RequestValidationError
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
-    """The API for ``conf``'s Redis and export tables; keys from ``load_api_keys`` unless
-    ``api_keys`` is given. Raises ConfigError when no key is configured."""
-    check = KeyChecker(api_keys if api_keys is not None else load_api_keys(conf))
+def create_app(
+    conf: Conf, api_keys: Sequence[str] | None = None, admin_keys: Sequence[str] | None = None
+) -> FastAPI:
+    """The API for ``conf``'s Redis and export tables; keys from ``load_api_keys`` and
+    ``load_admin_keys`` unless given. Raises ConfigError when no key is configured."""
+    admins = list(admin_keys if admin_keys is not None else load_admin_keys(conf))
+    check = KeyChecker([*(api_keys if api_keys is not None else load_api_keys(conf)), *admins])
+    is_admin = KeyChecker(admins)
     backend = Backend.from_conf(conf)
     catalog = Catalog(conf)
     audit = ChatAudit.from_conf(conf, catalog)
@@ -391,6 +400,14 @@ def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
     async def authorized(key: str | None = Depends(header)) -> None:
         if not check(key):
             raise HTTPException(401, "missing or invalid API key", {"WWW-Authenticate": "ApiKey"})
+
+    async def admin(key: str | None = Depends(header)) -> str:
+        """An admin key: 401 without a valid key, 403 for a read-only one. Returns who asked
+        (a short hash of the key, for the ``identity_unmerges`` row)."""
+        await authorized(key)
+        if not is_admin(key):
+            raise HTTPException(403, "this key may read but not undo merges")
+        return "api-key:" + hashlib.sha256(str(key).encode()).hexdigest()[:8]
 
     errors = {401: {"description": "missing or invalid API key"}, 404: {}, 422: {}, 503: {}}
     history = ExportHistory(
@@ -464,6 +481,7 @@ def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
         return JSONResponse({"ready": ok, **state}, status_code=200 if ok else 503)
 
     _add_chat(app, conf, authorized, audit)
+    add_merge_routes(app, conf, authorized, admin)
     add_metrics(app, conf, authorized)  # last: its middleware wraps the fast path too
     return app
 
@@ -511,19 +529,7 @@ def _add_chat(app: FastAPI, conf: Conf, authorized, audit: ChatAudit) -> None:
         return CHAT_PAGE
 
 
-CONF_JSON_ENV = "PROFILAKE_CONF_JSON"
-
-
 def app_from_env() -> FastAPI:
     """uvicorn factory: the app for ``PROFILAKE_ENV``'s conf, or for the resolved conf in the
     JSON file ``PROFILAKE_CONF_JSON`` names (benchmarks and demos on scratch lakehouses)."""
-    import json
-
-    from pipelines.config import load_conf
-
-    dumped = os.environ.get(CONF_JSON_ENV)
-    if dumped:
-        base = load_conf()
-        data = json.loads(Path(dumped).read_text(encoding="utf-8"))
-        return create_app(Conf(data, base.env, base.files, base.project_dir))
-    return create_app(load_conf())
+    return create_app(load_conf_or_dump())

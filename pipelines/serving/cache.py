@@ -9,7 +9,8 @@ Layout (``P`` = ``cache.prefix``, ``G`` = a generation number):
   ``a`` as_of (epoch ms), ``u`` updated_at (epoch s), ``ids`` its identifier keys;
 - ``P:gG:i:{id_type}:{value}`` (string): profile_id (``value`` is the HMAC hex for emails
   and phones);
-- ``P:m:{merged_profile_id}`` (string): the survivor's profile_id (merges are permanent).
+- ``P:m:{merged_profile_id}`` (string): the survivor's profile_id (until ``unredirect``: an
+  undone merge, ``profilake-unmerge``).
 
 Consistency rules, all enforced inside Lua scripts (atomic in Redis):
 - A row is written only if its ``(profile_version, as_of)`` is ≥ the cached one: a late or
@@ -303,6 +304,16 @@ def redirect_merged(
         args = [prefix, str(len(chunk))] + [str(x) for pair in chunk for x in pair]
         total += int(script(args=args))
     return total
+
+
+def unredirect(
+    target: Conf | Any, merged_ids: Iterable[str], *, prefix: str | None = None
+) -> int:
+    """Remove the redirects of profiles whose merge was undone, so their rows are written
+    again (the push that follows re-points their identifier keys). Returns keys removed."""
+    client, prefix = _client_and_prefix(target, prefix)
+    keys = [f"{prefix}:m:{m}" for m in merged_ids]
+    return int(client.delete(*keys)) if keys else 0
 
 
 def full_refresh(

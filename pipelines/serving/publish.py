@@ -227,4 +227,38 @@ def read_segments(catalog: Catalog, spark: SparkSession) -> DataFrame | None:
 
 
 def read_merges(catalog: Catalog, spark: SparkSession) -> DataFrame | None:
-    return read_if_exists(spark, catalog.path("identity_merges"))
+    """The merges in force: ``identity_merges`` minus the ones ``identity_unmerges`` undid
+    (an undone merge redirects nothing)."""
+    from pipelines.identity.unmerge import active_merges
+
+    merges = read_if_exists(spark, catalog.path("identity_merges"))
+    if merges is None or "identity_unmerges" not in catalog.names():
+        return merges
+    return active_merges(merges, read_if_exists(spark, catalog.path("identity_unmerges")))
+
+
+def publish_unmerge(
+    catalog: Catalog,
+    redis_target: Any,
+    profiles: DataFrame,
+    merged_profile_id: str,
+    *,
+    params: ExportParams,
+    segments: DataFrame | None = None,
+    prefix: str | None = None,
+) -> dict[str, Any]:
+    """Undo a merge in the export and the cache: the redirect of ``merged_profile_id`` goes
+    (the ``merged_profile`` row of ``chatbot_identifiers``, the cache's ``m:`` key), then the
+    re-folded ``profiles`` (rows of the profiles table, survivor and restored profile) are
+    upserted and pushed like a stream's touched profiles, so their identifiers point to
+    whichever of the two holds them now."""
+    from delta.tables import DeltaTable
+
+    spark = profiles.sparkSession
+    path = catalog.path(IDENTIFIERS_TABLE)
+    if DeltaTable.isDeltaTable(spark, path):
+        DeltaTable.forPath(spark, path).delete(
+            F.col(IDENTIFIERS_KEY) == F.lit(f"merged_profile:{merged_profile_id}"))
+    cache.unredirect(redis_target, [merged_profile_id], prefix=prefix)
+    return sync_touched(catalog, redis_target, profiles, params=params, segments=segments,
+                        prefix=prefix)

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from pipelines.config import Conf
-from pipelines.serving.api import CONF_JSON_ENV
+from pipelines.config import CONF_JSON_ENV, Conf
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +51,7 @@ from pipelines.gate.delta_io import (
     add_missing_columns,
     ensure_table,
     read_if_exists,
+    table_version,
     txn_confs,
     write_delta,
 )
@@ -66,6 +67,7 @@ from pipelines.identity import (
 )
 from pipelines.identity.graph import identifier_rows
 from pipelines.identity.schemas import LINKS, MERGES, conform, links_as_of_now
+from pipelines.identity.store import NEVER_LINK_TABLE, read_never_link
 from pipelines.profiles.build import (
     NO_PROFILE,
     attach_profiles,
@@ -119,6 +121,7 @@ class StreamContext:
     chatbot: ChatbotSync | None = None
     on_batch: Callable[[dict[str, Any]], None] | None = None
     _profiles_ready: bool = False
+    _never_link_version: int | None = None
 
     @classmethod
     def from_conf(
@@ -362,6 +365,13 @@ def _links_reached(
 
 
 def _resolve_and_write(spark, ctx: StreamContext, observations, txn: Txn, now: datetime):
+    # Never-link rules are added at run time (profilake-unmerge): checked every batch (a
+    # log listing, tens of ms) and re-read when the table changed, so a running stream honours
+    # an undo from its next batch on.
+    version = table_version(spark, ctx.catalog.path(NEVER_LINK_TABLE))
+    if version != ctx._never_link_version:
+        ctx.identity = replace(ctx.identity, never_link=read_never_link(spark, ctx.catalog))
+        ctx._never_link_version = version
     existing = _links_reached(spark, ctx.catalog.path("identity_links"), observations,
                               ctx.identity)
     result = resolve(observations, existing, ctx.identity, now=now)

@@ -9,6 +9,8 @@
 - ``?as_of=<ISO time>`` or ``?version=<n>`` on ``/v1/profiles/{id}``: the document the export
   held then (pipelines/serving/history.py); 400 for a bad moment, 404 before the table's first
   version, 410 when that history was cleaned up.
+- ``GET /v1/profiles/{id}/history`` (the profile's change timeline) and the agent console page
+  at ``/console`` (pipelines/serving/console).
 - ``/healthz`` (process alive), ``/readyz`` (Redis reachable or export readable), ``/docs``,
   ``/metrics`` (Prometheus text: the monitor's metrics and request counters, metrics_route.py).
 
@@ -45,6 +47,8 @@ from pipelines.catalog import Catalog
 from pipelines.config import Conf, ConfigError
 from pipelines.serving.audit import ChatAudit, audit_row
 from pipelines.serving.cache import READ_SCRIPT
+from pipelines.serving.console.routes import add_console
+from pipelines.serving.console.timeline import ProfileTimeline
 from pipelines.serving.coverage import decode_offsets
 from pipelines.serving.delta_reader import DeltaPointReader, TableUnavailable
 from pipelines.serving.hashing import hmac_hex
@@ -464,6 +468,8 @@ def create_app(conf: Conf, api_keys: Sequence[str] | None = None) -> FastAPI:
         return JSONResponse({"ready": ok, **state}, status_code=200 if ok else 503)
 
     _add_chat(app, conf, authorized, audit)
+    timeline = ProfileTimeline(history.export, int(conf.get("api.console.timeline_commits")))
+    add_console(app, authorized, timeline)
     add_metrics(app, conf, authorized)  # last: its middleware wraps the fast path too
     return app
 

@@ -48,3 +48,32 @@ def test_bookkeeping_is_left_out_and_long_values_are_cut():
     (change,) = changed_fields(old, new)
     assert change["field"] == "blob" and change["old"] is None
     assert len(change["new"]) == VALUE_CHARS and change["new"].endswith("…")
+
+
+def test_a_vacuumed_start_of_the_window_leaves_the_newer_commits(tmp_path):
+    """A real Delta table with its change data feed (written by delta-rs): four commits of one
+    profile; the first commit's file removed as VACUUM would. The timeline then reads the newer
+    half of the window and says there is more."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from pipelines.serving.console.timeline import ProfileTimeline
+    from pipelines.serving.history import CommitIndex
+
+    uri = str(tmp_path / "chatbot_export")
+    for version in (1, 2, 3, 4):
+        table = pa.table({"profile_id": ["p_1"], "document": [_doc(version, n=version)]})
+        write_deltalake(uri, table, mode="append",
+                        configuration={"delta.enableChangeDataFeed": "true"})
+    timeline = ProfileTimeline(CommitIndex(uri), window=50)
+    whole = timeline.timeline("p_1", limit=10)
+    assert [e["profile_version"] for e in whole["entries"]] == [4, 3, 2, 1]
+    assert [e["changed"] for e in whole["entries"][:1]] == [[{"field": "n", "old": 3, "new": 4}]]
+    assert whole["more"] is False
+
+    first_file = sorted(tmp_path.glob("chatbot_export/*.parquet"), key=lambda p: p.stat().st_mtime)
+    first_file[0].unlink()
+    later = timeline.timeline("p_1", limit=10)
+    assert later["more"] is True and later["from_export_version"] > 0
+    versions = [e["profile_version"] for e in later["entries"]]
+    assert versions == sorted(versions, reverse=True) and versions[0] == 4 and 1 not in versions

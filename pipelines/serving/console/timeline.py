@@ -12,6 +12,8 @@ Rules (docs/serving.md, "The agent console"):
 - What changed: the document's fields whose values differ (old → new), bookkeeping fields left
   out, each value cut to ``VALUE_CHARS`` characters of JSON when longer.
 - Newest first, at most ``limit`` entries; ``more`` says older entries or commits were left out.
+- When VACUUM removed files of the older commits in the window, the newer half is read
+  instead (again until it reads): the timeline then starts later, and says ``more``.
 """
 
 from __future__ import annotations
@@ -104,6 +106,29 @@ def entries_from_feed(rows: list[dict[str, Any]]) -> list[Entry]:
     return entries
 
 
+class _CleanedUp(Exception):
+    """A file the feed names is gone (VACUUM)."""
+
+
+def _feed(uri: str, profile_id: str, start: int, end: int) -> list[dict[str, Any]]:
+    """The change-feed rows of one profile in export versions start..end (delta-rs)."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    try:
+        feed = DeltaTable(uri).load_cdf(
+            starting_version=start,
+            ending_version=end,
+            columns=_FEED_COLUMNS,
+            predicate=f"profile_id = '{profile_id}'",
+        )
+        return pa.RecordBatchReader.from_stream(feed).read_all().to_pylist()
+    except Exception as exc:  # delta-rs raises its own errors (CDF off, unreadable log)
+        if isinstance(exc, FileNotFoundError) or "not found" in str(exc).lower():
+            raise _CleanedUp(str(exc)) from exc
+        raise TableUnavailable(f"cannot read chatbot_export's change data feed: {exc}") from exc
+
+
 class ProfileTimeline:
     """Timelines of ``chatbot_export`` profiles over its newest ``window`` commits."""
 
@@ -115,27 +140,21 @@ class ProfileTimeline:
         """``{"profile_id", "entries" (newest first), "more", "from_export_version",
         "to_export_version"}``. Raises TableUnavailable, or Gone when the feed's files were
         cleaned up. ``profile_id`` must already match the profile-id pattern."""
-        import pyarrow as pa
-        from deltalake import DeltaTable
-
         self.commits.refresh()
         first, latest = self.commits.first, self.commits.latest
         if latest is None or first is None:
             raise TableUnavailable("chatbot_export has no commits")
         start = max(first, latest - self.window + 1)
-        try:
-            feed = DeltaTable(self.commits.table_uri).load_cdf(
-                starting_version=start,
-                ending_version=latest,
-                columns=_FEED_COLUMNS,
-                predicate=f"profile_id = '{profile_id}'",
-            )
-            rows = pa.RecordBatchReader.from_stream(feed).read_all().to_pylist()
-        except FileNotFoundError as exc:
-            raise Gone(f"chatbot_export's change files were cleaned up: {exc}") from exc
-        except Exception as exc:  # delta-rs raises its own errors (CDF off, unreadable log)
-            raise TableUnavailable(f"cannot read chatbot_export's change data feed: {exc}") \
-                from exc
+        while True:
+            try:
+                rows = _feed(self.commits.table_uri, profile_id, start, latest)
+                break
+            except _CleanedUp as exc:
+                # VACUUM removed older commits' files (the log outlives them): read a shorter,
+                # newer range rather than nothing.
+                if start >= latest:
+                    raise Gone(f"chatbot_export's change files were cleaned up: {exc}") from exc
+                start = latest - (latest - start) // 2
         entries = entries_from_feed(rows)
         newest = entries[::-1][:limit]
         return {

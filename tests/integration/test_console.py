@@ -215,6 +215,11 @@ def test_look_up_by_email_and_by_device_id(page):
     assert page.texts("#churn-reasons li") == ["ordered 2 times in 30 days"]
     assert "SKU-10003" in page.text("#cart-lines")
 
+    page.type_into("#q", "nobody@example.org")
+    page.click("#lookup-submit")
+    assert page.wait("document.getElementById('status').innerText.startsWith('No customer')")
+    assert page.js("document.getElementById('result').hidden") is True
+
     _look_up(page, "dev-dan", BOB)  # a device id the merge moved to Bob
     assert page.text("#profile-name") == "Bob Jones"
     facts = _facts(page, "#profile .body dl")

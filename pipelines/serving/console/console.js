@@ -61,6 +61,9 @@ function apiKey() { return sessionStorage.getItem(KEY_STORE) || ""; }
 function askForKey(message) {
   sessionStorage.removeItem(KEY_STORE);
   mayUndo = true; // a new key may be an admin key
+  current = null; // what was shown stays behind the old key
+  $("result").hidden = true;
+  $("status").textContent = "";
   $("main").hidden = true;
   $("change-key").hidden = true;
   $("key-panel").hidden = false;

@@ -32,13 +32,15 @@ $(STAMP): pyproject.toml
 	@$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
 	@touch $@
 
-system-deps: ## install redis-server and Maven from Debian packages when missing
+system-deps: ## install redis-server, Maven and Chromium (console test) from Debian packages when missing
 	@command -v redis-server >/dev/null || ($(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null)
 	@command -v mvn >/dev/null || ($(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq maven >/dev/null)
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null)
 
-setup: $(STAMP) system-deps ## create .venv, install Python deps, redis-server, Maven and the Kafka broker jars
+setup: $(STAMP) system-deps ## create .venv, install Python deps, redis-server, Maven, Chromium and the Kafka broker jars
 	@$(BIN)/profilake-services kafka install
 
 demo: setup services-up ## run the whole platform end to end on embedded defaults and print a summary

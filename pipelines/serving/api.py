@@ -11,6 +11,8 @@
   version, 410 when that history was cleaned up.
 - Merges and their undo (``/v1/profiles/{id}/merges``, ``POST /v1/merges/{id}/undo`` with an
   admin key, ``/v1/undos/{id}``): pipelines/serving/undo.py.
+- ``GET /v1/profiles/{id}/history`` (the profile's change timeline) and the agent console page
+  at ``/console`` (pipelines/serving/console).
 - ``/healthz`` (process alive), ``/readyz`` (Redis reachable or export readable), ``/docs``,
   ``/metrics`` (Prometheus text: the monitor's metrics and request counters, metrics_route.py).
 
@@ -47,6 +49,8 @@ from pipelines.catalog import Catalog
 from pipelines.config import Conf, ConfigError, load_conf_or_dump
 from pipelines.serving.audit import ChatAudit, audit_row
 from pipelines.serving.cache import READ_SCRIPT
+from pipelines.serving.console.routes import add_console
+from pipelines.serving.console.timeline import ProfileTimeline
 from pipelines.serving.coverage import decode_offsets
 from pipelines.serving.delta_reader import DeltaPointReader, TableUnavailable
 from pipelines.serving.hashing import hmac_hex
@@ -482,6 +486,8 @@ def create_app(
 
     _add_chat(app, conf, authorized, audit)
     add_merge_routes(app, conf, authorized, admin)
+    timeline = ProfileTimeline(history.export, int(conf.get("api.console.timeline_commits")))
+    add_console(app, authorized, timeline)
     add_metrics(app, conf, authorized)  # last: its middleware wraps the fast path too
     return app
 

@@ -76,6 +76,9 @@ class UndoJobs:
 
     conf: Conf
     log_dir: Path
+    # What runs an undo; the arguments below are appended. Only the agent console's test
+    # points it elsewhere, to keep its browser flow off a Spark job tested on its own.
+    command: tuple[str, ...] = (sys.executable, "-m", "jobs.unmerge")
     _jobs: dict[str, _Undo] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -93,7 +96,7 @@ class UndoJobs:
             dumped = self.log_dir / f"{undo_id}.conf.json"
             dumped.write_text(json.dumps(self.conf.to_dict()), encoding="utf-8")
             log = self.log_dir / f"{undo_id}.log"
-            cmd = [sys.executable, "-m", "jobs.unmerge", "--merge", mid, "--by", by,
+            cmd = [*self.command, "--merge", mid, "--by", by,
                    "--reason", f"POST /v1/merges/{mid}/undo ({undo_id})"]
             env = {**os.environ, CONF_JSON_ENV: str(dumped), "PROFILAKE_ENV": self.conf.env}
             with open(log, "wb") as out:

@@ -20,7 +20,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pipelines.catalog import Catalog
-from pipelines.config import Conf
 from pipelines.identity.schemas import MERGES
 from pipelines.services import redis_server
 from pipelines.serving import cache
@@ -30,6 +29,7 @@ from pipelines.serving.hashing import hmac_hex
 from pipelines.serving.params import ExportParams
 from pipelines.serving.publish import sync_touched, write_export
 from pipelines.serving.records import BASE, COVERED, export_records
+from tests.helpers import variant
 from tests.serving_data import (
     ANNA,
     AS_OF,
@@ -45,17 +45,6 @@ from tests.serving_data import (
 
 KEY = "test-key-" + uuid.uuid4().hex[:8]
 PEPPER = "dev-pepper"
-
-
-def variant(conf: Conf, **dotted: Any) -> Conf:
-    data = conf.to_dict()
-    for key, value in dotted.items():
-        node = data
-        *parents, last = key.split(".")
-        for p in parents:
-            node = node[p]
-        node[last] = value
-    return Conf(data, conf.env, conf.files, conf.project_dir)
 
 
 def closed_port() -> int:

@@ -9,13 +9,13 @@ Kills are of two kinds:
   event-log append), after the event-log append (before the metrics row);
 - random: SIGKILL to the whole process group (Python driver and its JVM) at a random moment
   after the restarted job began a micro-batch — in the middle of its writes or after them.
-Two runs of the sequence are stopped cleanly instead: SIGINT, then SIGTERM, sent while a batch
-runs; that batch must finish and the job exit 0 with its summary line. CI's sequence has each
-kind of stop once (every start is a JVM and a cold micro-batch, ~60 s); the long run repeats
-the kills at every step boundary.
+Runs are also stopped cleanly: SIGINT in the sequence, SIGTERM at its end, each sent while a
+batch runs; that batch must finish and the job exit 0 with its summary line. CI's sequence
+has each kind of stop once (every start is a JVM and a cold micro-batch, ~35 s); the long run
+repeats the kills at every step boundary.
 The producer runs for the whole kill sequence; at the end, messages already processed are
-sent again byte for byte (duplicates against the event log), and a final availableNow run
-catches up.
+sent again byte for byte (duplicates against the event log), and a last run catches up: it
+gets SIGTERM once the batch that reads up to the topic's end has begun.
 The expected profiles come from tests/stream_oracle.py (plain Python), not from the pipeline.
 """
 
@@ -38,6 +38,7 @@ import pytest
 from pipelines.config import PROJECT_DIR, Conf
 from pipelines.events.producer import Message, produce, settings_from_conf, synthetic_population
 from pipelines.stream.faults import EXIT_STATUS, FAULT_AFTER_ENV, FAULT_DIR_ENV
+from pipelines.stream.offsets import parse_offsets_file
 from tests.stream_oracle import counted, identifier_keys, people
 
 pytestmark = pytest.mark.integration
@@ -55,8 +56,8 @@ class StreamProcess:
     log: Path | None = None
 
     @classmethod
-    def start(cls, root: Path, topic: str, log: Path, fault: str | None = None,
-              available_now: bool = False) -> StreamProcess:
+    def start(cls, root: Path, topic: str, log: Path, fault: str | None = None
+              ) -> StreamProcess:
         env = {**os.environ, "PROFILAKE_ENV": "test", "TZ": "UTC",
                FAULT_DIR_ENV: str(root / "fault-markers")}
         env.pop(FAULT_AFTER_ENV, None)
@@ -64,8 +65,6 @@ class StreamProcess:
             env[FAULT_AFTER_ENV] = fault
         cmd = [sys.executable, "-m", "jobs.stream_profiles", "--env", "test", "--root",
                str(root), "--topic", topic, "--query-name", QUERY, "--trigger", "2 seconds"]
-        if available_now:
-            cmd.append("--available-now")
         err = open(log, "ab")  # noqa: SIM115 - handed to the child, closed by the OS
         proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE,
                                 stderr=err, start_new_session=True)
@@ -125,12 +124,39 @@ def _resend(topic: str, bootstrap: str, messages: list[Message]) -> None:
 STOP_SIGNALS = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM}
 
 
-def _stop_cleanly(root: Path, topic: str, log: Path, sig: signal.Signals) -> None:
-    """Send ``sig`` to the driver while a micro-batch runs: that batch finishes (its metrics
-    line comes out), then the job exits 0 with its summary line."""
+def _end_offsets(bootstrap: str, topic: str) -> dict[str, int]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        return {f"{topic}:{tp.partition}": end for tp, end in consumer.end_offsets(parts).items()}
+    finally:
+        consumer.close()
+
+
+def _reaches(root: Path, batch_id: int, end: dict[str, int]) -> bool:
+    """Does micro-batch ``batch_id`` read up to ``end``? Its end offsets are in the query's
+    checkpoint before it runs (pipelines/stream/offsets.py)."""
+    planned = root / "checkpoints" / QUERY / "offsets" / str(batch_id)
+    covered = parse_offsets_file(planned.read_text(encoding="utf-8").splitlines())
+    return all(covered.get(tp, 0) >= offset for tp, offset in end.items())
+
+
+def _stop_cleanly(root: Path, topic: str, log: Path, sig: signal.Signals,
+                  reaching: dict[str, int] | None = None) -> None:
+    """Send ``sig`` to the driver while a micro-batch runs — with ``reaching``, the first one
+    that reads up to those offsets (a restart may first replay a batch planned before it):
+    that batch finishes (its metrics line comes out), then the job exits 0 with its summary
+    line."""
     job = StreamProcess.start(root, topic, log)
-    job.wait_for_start(START_TIMEOUT_S)
-    running = job.started[-1]["batch_started"]
+    begun = 0
+    while True:
+        begun += 1
+        job.wait_for_start(START_TIMEOUT_S, batches=begun)
+        running = job.started[begun - 1]["batch_started"]
+        if reaching is None or _reaches(root, running, reaching):
+            break
     size = log.stat().st_size
     job.proc.send_signal(sig)
     assert job.wait_exit(START_TIMEOUT_S) == 0, f"{sig.name} did not stop cleanly; see {log}"
@@ -149,11 +175,12 @@ def run_crash_scenario(
     max_random_delay_s: float = 8.0,
 ) -> dict:
     """Produce at ``rate`` for as long as ``plan`` takes, killing the job as it says, then
-    re-send some messages already processed, catch up with an availableNow run and return
-    what was sent. Plan items: a step name (inject an exit right after it), ``random`` (SIGKILL
-    at a random moment after the run began a batch), ``random_later`` (the same after the
-    run finished one batch and began the next), ``sigint`` / ``sigterm`` (that signal while a
-    batch runs: a clean stop)."""
+    re-send some messages already processed, catch up with a last run stopped by SIGTERM
+    while its batch reaching the topic's end runs, and return what was sent. Plan items: a
+    step name (inject an exit right after it), ``random`` (SIGKILL at a random moment after
+    the run began a batch), ``random_later`` (the same after the run finished one batch and
+    began the next), ``sigint`` / ``sigterm`` (that signal while a batch runs: a clean
+    stop)."""
     rng = random.Random(seed)
     sent: list[Message] = []
     population = synthetic_population(40, seed)
@@ -201,8 +228,8 @@ def run_crash_scenario(
     again = rng.sample([m for m in sent if m.kind != "malformed"], 20)
     _resend(topic, str(conf.get("kafka.bootstrap_servers")), again)
     sent.extend(again)
-    final = StreamProcess.start(root, topic, log, available_now=True)
-    assert final.wait_exit(START_TIMEOUT_S) == 0, f"catch-up run failed; see {log}"
+    end = _end_offsets(str(conf.get("kafka.bootstrap_servers")), topic)
+    _stop_cleanly(root, topic, log, signal.SIGTERM, reaching=end)
     metrics = _read_table(spark, root / "lakehouse" / "_stream_metrics")
     assert metrics.batch_id.is_unique, "a batch recorded its metrics twice"
     return {"sent": sent, "kills": kills, "killed_while_producing": killed_while_producing,
@@ -272,7 +299,7 @@ def test_sigkill_at_random_points_loses_nothing_and_counts_nothing_twice(
 ):
     outcome = run_crash_scenario(
         spark, base_conf, kafka_topic, tmp_path / "var",
-        plan=["identity", "random", "sigint", "profiles", "sigterm", "events"], rate=10, seed=11,
+        plan=["identity", "random", "sigint", "profiles", "events"], rate=10, seed=11,
     )
     assert outcome["kills"] == 4
     assert outcome["killed_while_producing"] >= 1

@@ -4,15 +4,17 @@ submitted as a user would, and their results checked against a local run of the 
 Steps: build the project as a wheel → start a master and workers (``spark_cluster``) →
 generate one batch of source files into two lakehouses (``<root>/cluster-demo/{cluster,local}``)
 → ``spark-submit --master spark://… --py-files profilake.whl`` ingest, nightly and export into
-the first, the same CLIs without a cluster into the second → compare the tables
-(``pipelines.deploy.compare``). spark-submit's own output goes to ``paths.logs``. The cluster
-keeps running afterwards (``profilake-services spark-cluster stop`` stops it); its web UI is at
+the first, the same CLIs' ``main`` in this process (embedded Spark, the JVM the comparison then
+uses) into the second → compare the tables (``pipelines.deploy.compare``). spark-submit's own
+output goes to ``paths.logs``. The cluster keeps running afterwards (``profilake-services
+spark-cluster stop`` stops it); its web UI is at
 ``http://<spark_cluster.host>:<spark_cluster.master_webui_port>``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from pipelines.config import Conf, load_conf, relocated
 from pipelines.deploy.package import build_wheel
-from pipelines.deploy.submit import Submission, run_env, submission
+from pipelines.deploy.submit import run_env, submission
 from pipelines.services import spark_cluster
 
 # The batch jobs a scheduler runs, in order (jobs/<name>.py), and the tables each writes:
@@ -74,12 +76,25 @@ def run_logged(argv: list[str], env: dict[str, str], log: Path, what: str) -> fl
     return time.perf_counter() - started
 
 
-def local_command(conf: Conf, job: str, args: list[str]) -> Submission:
-    """The same job as a plain local CLI run (embedded Spark) on ``conf``'s lakehouse."""
+def run_local(conf: Conf, job: str, args: list[str]) -> float:
+    """The same job's CLI (``jobs.<job>.main``) in this process, on embedded Spark and
+    ``conf``'s lakehouse; returns its seconds. In-process, so the local side and the
+    comparison share one JVM instead of starting one per job."""
+    import importlib
+
     from pipelines.config import ROOT_ENV
 
-    return Submission(argv=[sys.executable, "-m", f"jobs.{job}", "--env", conf.env, *args],
-                      env={ROOT_ENV: conf.path("paths.root")})
+    started = time.perf_counter()
+    before = os.environ.get(ROOT_ENV)
+    os.environ[ROOT_ENV] = conf.path("paths.root")
+    try:
+        importlib.import_module(f"jobs.{job}").main(["--env", conf.env, *args])
+    finally:
+        if before is None:
+            os.environ.pop(ROOT_ENV, None)
+        else:
+            os.environ[ROOT_ENV] = before
+    return time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,16 +147,16 @@ def main(argv: list[str] | None = None) -> int:
             if job == "nightly" and as_of is None:
                 as_of = last_event_date(side)
             job_argv = job_args(job, as_of)
-            if side_name == "cluster":
+            _say(f"   ▸ {job} {' '.join(job_argv)}")
+            if side_name == "local":
+                seconds = run_local(side, job, job_argv)
+            else:
                 sub = submission(side, master=str(state["master"]), job=job, job_args=job_argv,
                                  wheel=wheel)
-            else:
-                sub = local_command(side, job, job_argv)
-            _say(f"   ▸ {job} {' '.join(job_argv)}")
-            # Unbuffered: the job's progress lines show as they happen, not at its exit.
-            env = {**run_env(sub), "PYTHONUNBUFFERED": "1",
-                   "SPARK_LOCAL_IP": str(conf.get("spark_cluster.host"))}
-            seconds = run_logged(sub.argv, env, log, f"{side_name} {job}")
+                # Unbuffered: the job's progress lines show as they happen, not at its exit.
+                env = {**run_env(sub), "PYTHONUNBUFFERED": "1",
+                       "SPARK_LOCAL_IP": str(conf.get("spark_cluster.host"))}
+                seconds = run_logged(sub.argv, env, log, f"{side_name} {job}")
             _say(f"   ✓ {job} ({seconds:,.0f} s)")
 
     _say("━━ 5. Compare the two lakehouses (docs/deploy.md: what counts as equal)")

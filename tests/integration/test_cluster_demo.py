@@ -1,6 +1,7 @@
-"""The batch jobs under spark-submit on a real Spark standalone cluster (a master and two
-workers on loopback, executors in their own JVMs, the code shipped as a wheel in --py-files)
-give the same tables as the same jobs run locally (docs/deploy.md, "Equal")."""
+"""The batch jobs under spark-submit on a real Spark standalone cluster (a master and a worker
+on loopback — two in the demo's own conf —, executors in their own JVMs, the code shipped as a
+wheel in --py-files) give the same tables as the same jobs run locally (docs/deploy.md,
+"Equal")."""
 
 from __future__ import annotations
 

@@ -40,11 +40,44 @@ def _table(spark, conf, name: str):
     return spark.read.format("delta").load(Catalog(conf).path(name))
 
 
-def test_examples_ingest_once_into_unified_profiles_and_rerun_adds_nothing(spark, conf):
+@dataclass(frozen=True)
+class Ingested:
+    conf: Conf
+    report: IngestReport
+
+
+@pytest.fixture(scope="module")
+def examples(spark, base_conf, tmp_path_factory) -> Ingested:
+    """The shipped examples landed, a corrupt file beside two of them (web: bytes that are no
+    JSON; social: a document cut short), ingested once for this module's example tests."""
+    root = tmp_path_factory.mktemp("examples")
+    conf = relocated(base_conf, str(root / "var"))
     for source, name in FILES.items():
         _land(conf, source, EXAMPLES / name, name)
-    first = run_ingest(spark, conf, list(FILES), NOW, echo=lambda _m: None)
-    assert set(first.files.values()) == {1}
+    garbage = root / "broken.jsonl"
+    garbage.write_bytes(b"\x00\x01garbage{{{\n" * 3)
+    _land(conf, "web", garbage, "broken.jsonl")
+    broken_doc = root / "broken.json"
+    broken_doc.write_text('{"data": [{"id": "1", "platform": "twit')
+    _land(conf, "social", broken_doc, "broken.json")
+    return Ingested(conf, run_ingest(spark, conf, list(FILES), NOW, echo=lambda _m: None))
+
+
+def test_a_corrupt_file_does_not_stop_the_others(spark, examples):
+    conf = examples.conf
+    assert examples.report.files == {"crm": 1, "orders": 1, "tickets": 1, "web": 2, "social": 2}
+    events = _table(spark, conf, "events")
+    assert events.where("origin LIKE '%/web/web.jsonl#%'").count() > 0
+    assert events.where("origin LIKE '%/social/social.json#%'").count() > 0
+    quarantined = _table(spark, conf, "quarantine").where("payload LIKE '%broken.json%'")
+    assert {r.reason for r in quarantined.collect()} >= {
+        "web: unparseable JSON",
+        "social: unparseable JSON document",
+    }
+
+
+def test_examples_ingest_once_into_unified_profiles_and_rerun_adds_nothing(spark, examples):
+    conf, first = examples.conf, examples.report
     assert all(first.bronze_rows[s] > 0 for s in FILES)
     events = _table(spark, conf, "events")
     assert {r.source for r in events.select("source").distinct().collect()} == {
@@ -98,27 +131,6 @@ def test_examples_ingest_once_into_unified_profiles_and_rerun_adds_nothing(spark
     assert landed["old-shape.csv"].order_ts == rows[0].split(",")[3].strip('"')
     normalized = normalize_orders(landed_rows, rules_from_conf(conf))
     assert normalized.rejects.count() == 0 and normalized.events.count() == 2
-
-
-def test_a_corrupt_file_does_not_stop_the_others(spark, conf, tmp_path):
-    garbage = tmp_path / "broken.jsonl"
-    garbage.write_bytes(b"\x00\x01garbage{{{\n" * 3)
-    _land(conf, "web", garbage, "broken.jsonl")
-    _land(conf, "web", EXAMPLES / "web.jsonl", "good.jsonl")
-    broken_doc = tmp_path / "broken.json"
-    broken_doc.write_text('{"data": [{"id": "1", "platform": "twit')
-    _land(conf, "social", broken_doc, "broken.json")
-    _land(conf, "social", EXAMPLES / "social.json", "good.json")
-    report = run_ingest(spark, conf, ["web", "social"], NOW, echo=lambda _m: None)
-    assert report.files == {"web": 2, "social": 2}
-    events = _table(spark, conf, "events")
-    assert events.where("origin LIKE '%good.jsonl#%'").count() > 0
-    assert events.where("origin LIKE '%good.json#%'").count() > 0
-    quarantined = _table(spark, conf, "quarantine").where("payload LIKE '%broken.json%'")
-    assert {r.reason for r in quarantined.collect()} >= {
-        "web: unparseable JSON",
-        "social: unparseable JSON document",
-    }
 
 
 @dataclass(frozen=True)

@@ -310,6 +310,15 @@ def test_replaying_the_linking_record_does_not_merge_again(spark, undone):
     assert placed.profile_id == undone["row"].merged_profile_id, "the linking visit stays with M"
 
 
+def test_the_nightly_places_the_linking_record_by_the_rules_too(spark, undone):
+    from pipelines.nightly.io import with_profile_ids
+
+    catalog = undone["catalog"]
+    events = spark.read.format("delta").load(catalog.path("events")).where("event_id = 'r1'")
+    placed = with_profile_ids(spark, catalog, events).collect()
+    assert [r.profile_id for r in placed] == [undone["row"].merged_profile_id]
+
+
 def test_unknown_and_undone_merges_are_refused(spark, undone):
     with pytest.raises(AlreadyUndone, match="already undone"):
         run_unmerge(spark, undone["conf"], undone["merge_id"], T3, by="test")
@@ -367,3 +376,46 @@ def test_what_moves_back_is_m_and_what_was_merged_into_it_before(spark):
     assert sorted(r.id_value for r in moved.collect()) == ["m@x", "p@x"]
     back = restored_links(moved, row, T3).collect()
     assert {(r.profile_id, r.profile_created_at, r.updated_at) for r in back} == {(m, T1, T3)}
+
+
+def test_a_running_stream_honours_a_never_link_rule_added_between_batches(spark, base_conf,
+                                                                           tmp_path):
+    """The Delta lane's micro-batches (``process_batch``, one ``StreamContext`` as a running
+    query keeps): Ann and Bob land apart; a never-link rule (Ann's e-mail, with Bob's phone)
+    is added as profilake-unmerge adds it; then a record carrying both goes to Bob alone —
+    the e-mail is absent in that record — and nobody is merged."""
+    import json
+
+    from pipelines.identity.never_link import NEVER_LINK
+    from pipelines.identity.store import add_never_link
+    from pipelines.stream.microbatch import StreamContext, process_batch
+
+    conf = relocated(base_conf, str(tmp_path / "var"))
+    catalog = Catalog(conf)
+    ctx = StreamContext.from_conf(conf)
+    kafka = ("key binary, value binary, topic string, partition int, offset long, "
+             "timestamp timestamp")
+    sent = datetime(2026, 9, 3, 12, 0, 0)
+
+    def batch(batch_id: int, *records: tuple[str, dict[str, str]]) -> dict[str, Any]:
+        rows = [(b"k", json.dumps({
+            "event_id": eid, "event_type": "page_view", "event_time": "2026-09-03T11:00:00Z",
+            "source": "web", "identifiers": ids, "schema_version": 1,
+            "properties": {"url": "/p", "session_id": "s1"}}).encode(), "t", 0,
+            batch_id * 10 + i, sent) for i, (eid, ids) in enumerate(records)]
+        return process_batch(spark.createDataFrame(rows, kafka), batch_id, ctx)
+
+    first = batch(0, ("s-ann", ANN), ("s-bob", BOB))
+    assert first["new_events"] == 2 and first["merges"] == 0, first
+    add_never_link(catalog, spark.createDataFrame(
+        [(*EMAIL, *PHONE, "m" * 16, T3)], NEVER_LINK))
+
+    second = batch(1, ("s-both", {"email": EMAIL[1], "phone": PHONE[1]}))
+    assert second["new_events"] == 1 and second["merges"] == 0
+    profiles = spark.read.format("delta").load(catalog.path("profiles")).collect()
+    assert len(profiles) == 2
+    by_customer = {p.identifiers["customer_id"][0]: p for p in profiles}
+    assert by_customer["C2"].last_event_ids == ["s-both"]  # Bob's phone placed it
+    assert by_customer["C1"].event_count == 1 and by_customer["C2"].event_count == 2
+    assert "phone" not in by_customer["C1"].identifiers
+    assert "email" not in by_customer["C2"].identifiers

@@ -26,6 +26,7 @@ import pytest
 from fastapi.responses import JSONResponse
 
 from pipelines.catalog import Catalog
+from pipelines.config import overridden
 from pipelines.identity.schemas import MERGES
 from pipelines.services import redis_server
 from pipelines.serving.api import create_app
@@ -33,7 +34,6 @@ from pipelines.serving.params import ExportParams
 from pipelines.serving.publish import sync_touched
 from pipelines.serving.undo import UndoJobs
 from tests.cdp import Browser, Page
-from tests.helpers import variant
 from tests.serving_data import ANNA, BOB, DAN, people, profiles_df, ts
 from tests.undo_stand_in import record_undo
 
@@ -102,7 +102,7 @@ def lake(spark, redis_conf, tmp_path_factory) -> Iterator[dict[str, Any]]:
     their versions (Bob at 7), then Bob at 8. identity_merges holds Bob's two merges."""
     root = str(tmp_path_factory.mktemp("console") / "var")
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    conf = variant(redis_conf, **{
+    conf = overridden(redis_conf, {
         "paths.root": root, "paths.lakehouse": f"{root}/lakehouse",
         "paths.validation": f"{root}/lakehouse/_validation", "cache.prefix": prefix,
     })

@@ -20,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pipelines.catalog import Catalog
+from pipelines.config import overridden
 from pipelines.identity.schemas import MERGES
 from pipelines.services import redis_server
 from pipelines.serving import cache
@@ -29,7 +30,6 @@ from pipelines.serving.hashing import hmac_hex
 from pipelines.serving.params import ExportParams
 from pipelines.serving.publish import sync_touched, write_export
 from pipelines.serving.records import BASE, COVERED, export_records
-from tests.helpers import variant
 from tests.serving_data import (
     ANNA,
     AS_OF,
@@ -57,9 +57,8 @@ def closed_port() -> int:
 def served(spark, redis_conf, tmp_path_factory) -> Iterator[dict[str, Any]]:
     root = str(tmp_path_factory.mktemp("serving") / "var")
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    conf = variant(
-        redis_conf,
-        **{
+    conf = overridden(
+        redis_conf, {
             "paths.root": root,
             "paths.lakehouse": f"{root}/lakehouse",
             "paths.validation": f"{root}/lakehouse/_validation",
@@ -107,7 +106,7 @@ def api(served, monkeypatch) -> Iterator[TestClient]:
 @pytest.fixture()
 def api_without_redis(served, monkeypatch) -> Iterator[TestClient]:
     monkeypatch.setenv("PROFILAKE_API_KEYS", KEY)
-    conf = variant(served["conf"], **{"redis.port": closed_port()})
+    conf = overridden(served["conf"], {"redis.port": closed_port()})
     with TestClient(create_app(conf)) as client:
         yield client
 
@@ -151,7 +150,7 @@ def test_keys_from_a_secrets_file(served, monkeypatch, tmp_path: Path):
     monkeypatch.delenv("PROFILAKE_API_KEYS", raising=False)
     secrets = tmp_path / "api-keys"
     secrets.write_text("# chatbot keys\nfile-key-1\n\nfile-key-2\n")
-    conf = variant(served["conf"], **{"api.keys_file": str(secrets)})
+    conf = overridden(served["conf"], {"api.keys_file": str(secrets)})
     with TestClient(create_app(conf)) as client:
         assert get(client, f"/v1/profiles/{ANNA}", key="file-key-2").status_code == 200
         assert get(client, f"/v1/profiles/{ANNA}", key=KEY).status_code == 401
@@ -262,7 +261,7 @@ def test_merge_redirects_the_merged_profiles_keys_to_the_survivor(served, monkey
         late = cache.push_rows(client, [served["dan"]], prefix=prefix)
         assert (late.written, late.skipped_merged) == (0, 1)
         monkeypatch.setenv("PROFILAKE_API_KEYS", KEY)
-        conf = variant(served["conf"], **{"cache.prefix": prefix})
+        conf = overridden(served["conf"], {"cache.prefix": prefix})
         with TestClient(create_app(conf)) as api:
             body = get(api, f"/v1/profiles/{DAN}").json()
             assert (body["profile_id"], body["merged_from"], body["source"]) == (BOB, DAN, "cache")
@@ -359,7 +358,7 @@ def test_stream_sync_updates_delta_and_cache_and_ignores_replays(spark, served, 
     monkeypatch.setenv("PROFILAKE_API_KEYS", KEY)
     with TestClient(create_app(conf)) as api:
         assert get(api, f"/v1/profiles/{BOB}").json()["profile_version"] == 8
-    no_redis = variant(conf, **{"redis.port": closed_port(), "api.delta_refresh_s": 0})
+    no_redis = overridden(conf, {"redis.port": closed_port(), "api.delta_refresh_s": 0})
     with TestClient(create_app(no_redis)) as api:
         body = get(api, "/v1/lookup/customer_id/C0000002").json()
         assert (body["profile_version"], body["source"]) == (8, "delta")

@@ -23,6 +23,7 @@ from pipelines.catalog import Catalog
 from pipelines.config import overridden
 from pipelines.identity.schemas import MERGES
 from pipelines.services import redis_server
+from pipelines.services.process import wait_until
 from pipelines.serving import cache
 from pipelines.serving.api import create_app
 from pipelines.serving.export import build_export
@@ -520,19 +521,22 @@ def test_redis_killed_under_load_then_rebuilt_from_the_export(served):
     conf = served["conf"]
     paths = [f"/v1/profiles/{BOB}", "/v1/lookup/customer_id/C0000001",
              f"/v1/profiles/{DAN}", "/v1/lookup/email/carla@example.fr"]
-    answers: list[tuple[float, int, str | None]] = []
+    # (sent, answered, status, source): a request in flight while Redis dies may be answered
+    # from either store, so each window below holds only requests wholly inside it.
+    answers: list[tuple[float, float, int, str | None]] = []
     stop = threading.Event()
 
     def reader(url: str) -> None:
         with httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=5) as http:
             while not stop.is_set():
                 for path in paths:
+                    sent = time.monotonic()
                     try:
                         r = http.get(path)
-                        answers.append((time.monotonic(), r.status_code,
+                        answers.append((sent, time.monotonic(), r.status_code,
                                         r.json().get("source") if r.status_code == 200 else None))
                     except httpx.HTTPError:
-                        answers.append((time.monotonic(), 0, None))  # no answer at all
+                        answers.append((sent, time.monotonic(), 0, None))  # no answer at all
                 stop.wait(0.02)  # ~150 requests/s
 
     with api_process(conf, KEY) as api:
@@ -540,10 +544,12 @@ def test_redis_killed_under_load_then_rebuilt_from_the_export(served):
         thread.start()
         try:
             time.sleep(1.0)
+            killing = time.monotonic()
             os.kill(int(redis_server.status(conf)["pid"]), signal.SIGKILL)
+            wait_until(lambda: not redis_server.status(conf)["running"], 5.0, "Redis to die",
+                       interval=0.02)
             killed = time.monotonic()
             time.sleep(2.0)
-            assert not redis_server.status(conf)["running"]
             redis_server.start(conf)
             restarted = time.monotonic()
             assert warm_cache(conf)["warmed"] is True
@@ -553,11 +559,12 @@ def test_redis_killed_under_load_then_rebuilt_from_the_export(served):
         finally:
             stop.set()
             thread.join()
-    statuses = [s for _, s, _ in answers]
+    statuses = [s for _, _, s, _ in answers]
     assert len(answers) > 100 and set(statuses) == {200}, sorted(set(statuses))
-    before = {src for t, _, src in answers if t < killed}
-    down = [src for t, _, src in answers if killed < t < restarted]
-    after = [src for t, _, src in answers if t > warmed + float(conf.get("api.redis_retry_s"))]
+    before = {src for _, done, _, src in answers if done < killing}
+    down = [src for sent, done, _, src in answers if killed < sent and done < restarted]
+    after = [src for sent, _, _, src in answers
+             if sent > warmed + float(conf.get("api.redis_retry_s"))]
     assert before == {"cache"}
     assert down and set(down) == {"delta"}
     assert after and set(after) == {"cache"}

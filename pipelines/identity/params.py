@@ -28,6 +28,8 @@ class IdentityParams:
             (``checkpoint``: needs ``SparkContext.setCheckpointDir``, survives executor loss).
         checkpoint_every: cut the lineage of the components loop every this many iterations.
         max_iterations: the components loop fails loudly rather than run past this.
+        local_max_records: a batch of at most this many records is resolved on the driver
+            (``small_batch.resolve_small``); larger ones by Spark (``resolve``).
         never_link: (id_type, id_value, with_id_type, with_id_value) rules from the
             ``identity_never_link`` table (``never_link.py``; not in conf: the unmerge job
             adds them at run time). ``store.identity_params`` fills them in.
@@ -41,6 +43,7 @@ class IdentityParams:
     checkpoint: str = "local"
     checkpoint_every: int = 2
     max_iterations: int = 60
+    local_max_records: int = 0
     never_link: tuple[tuple[str, str, str, str], ...] = ()
 
     def __post_init__(self) -> None:
@@ -48,6 +51,8 @@ class IdentityParams:
             raise ConfigError("identity.max_customer_ids_per_identifier must be at least 1")
         if self.max_anonymous_ids_per_device < 0:
             raise ConfigError("identity.max_anonymous_ids_per_device must be at least 0")
+        if self.local_max_records < 0:
+            raise ConfigError("identity.local_max_records must be at least 0")
         if self.checkpoint_every < 1 or self.max_iterations < 1:
             raise ConfigError("identity.checkpoint_every and max_iterations must be at least 1")
         if self.checkpoint not in CHECKPOINT_MODES:
@@ -67,4 +72,5 @@ class IdentityParams:
             checkpoint=str(section.get("checkpoint", "local")),
             checkpoint_every=int(section.get("checkpoint_every")),
             max_iterations=int(section.get("max_iterations")),
+            local_max_records=int(section.get("local_max_records")),
         )

@@ -37,6 +37,7 @@ from pipelines.identity.params import IdentityParams
 from pipelines.identity.probable import ProbableParams, probable_links
 from pipelines.identity.resolve import resolve
 from pipelines.identity.schemas import PROBABLE_LINKS, empty_links
+from pipelines.identity.small_batch import resolve_small
 from pipelines.identity.store import identity_params, write_identity, write_probable_links
 from pipelines.ingest.dedupe import dedupe_events
 from pipelines.ingest.landing import list_files, new_files, read_bronze
@@ -280,12 +281,11 @@ def resolve_identities(
         else _events_since(spark, catalog, int(done))
     )
     links = _read(spark, catalog, "identity_links")
-    result = resolve(
-        observations_from_events(events),
-        links if links is not None else empty_links(spark),
-        params,
-        now=now,
-    )
+    observations = observations_from_events(events)
+    # A small run (up to identity.local_max_records events) is resolved on the driver.
+    small = resolve_small(observations, links, params, now=now)
+    result = small[1] if small is not None else resolve(
+        observations, links if links is not None else empty_links(spark), params, now=now)
     write_identity(catalog, result)
     report.merges = result.merges.count()
     write_watermark(spark, catalog, "identity", str(current), now)

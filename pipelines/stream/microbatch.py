@@ -67,6 +67,7 @@ from pipelines.identity import (
 )
 from pipelines.identity.graph import identifier_rows
 from pipelines.identity.schemas import LINKS, MERGES, conform, links_as_of_now
+from pipelines.identity.small_batch import resolve_small
 from pipelines.identity.store import NEVER_LINK_TABLE, read_never_link
 from pipelines.profiles.build import (
     NO_PROFILE,
@@ -222,14 +223,13 @@ def _apply(batch_df: DataFrame, batch_id: int, ctx: StreamContext) -> dict[str, 
         committed_at = None
         if new_events and not profiles_done:
             observations = observations_from_events(new)
-            existing, result = retried(
-                "identity", lambda: _resolve_and_write(spark, ctx, observations, txn, started_at))
+            existing, result, assigned = retried("identity", lambda: _resolve_and_write(
+                spark, ctx, observations, new_events, txn, started_at))
             cached.append(existing)
             merges = _all_merges(spark, catalog, result.merges, new)
             clock.lap("identity")
             ctx.faults.reached("identity", batch_id)
 
-            assigned = assign_profiles(observations, result.links, ctx.identity)
             with_profile, without = attach_profiles(new, assigned)
             with_profile = with_profile.persist(StorageLevel.MEMORY_AND_DISK)
             cached.append(with_profile)
@@ -344,12 +344,12 @@ def _flag_logged(spark: SparkSession, events_path: str, deduped: DataFrame) -> D
 
 
 def _links_reached(
-    spark: SparkSession, links_path: str, observations: DataFrame, params: IdentityParams
+    spark: SparkSession, stored: DataFrame | None, observations: DataFrame,
+    params: IdentityParams,
 ) -> DataFrame:
     """The links ``resolve`` needs, without the rest of the table: the rows of the batch's
     identifiers, plus every row of the profiles those reach (a merge repoints all of a merged
     profile's identifiers, not just the one seen). Materialized: resolve reads it repeatedly."""
-    stored = read_if_exists(spark, links_path)
     if stored is None:
         return empty_links(spark)
     links = links_as_of_now(stored)
@@ -364,7 +364,10 @@ def _links_reached(
     )
 
 
-def _resolve_and_write(spark, ctx: StreamContext, observations, txn: Txn, now: datetime):
+def _resolve_and_write(spark, ctx: StreamContext, observations, records: int, txn: Txn,
+                       now: datetime):
+    """(links reached, resolution, record → profile) of the batch, the resolution written.
+    A batch of at most ``identity.local_max_records`` is resolved on the driver."""
     # Never-link rules are added at run time (profilake-unmerge): checked every batch (a
     # log listing, tens of ms) and re-read when the table changed, so a running stream honours
     # an undo from its next batch on.
@@ -372,11 +375,17 @@ def _resolve_and_write(spark, ctx: StreamContext, observations, txn: Txn, now: d
     if version != ctx._never_link_version:
         ctx.identity = replace(ctx.identity, never_link=read_never_link(spark, ctx.catalog))
         ctx._never_link_version = version
-    existing = _links_reached(spark, ctx.catalog.path("identity_links"), observations,
-                              ctx.identity)
-    result = resolve(observations, existing, ctx.identity, now=now)
+    stored = read_if_exists(spark, ctx.catalog.path("identity_links"))
+    small = (resolve_small(observations, stored, ctx.identity, now=now)
+             if records <= ctx.identity.local_max_records else None)
+    if small is not None:
+        existing, result, assigned = small
+    else:
+        existing = _links_reached(spark, stored, observations, ctx.identity)
+        result = resolve(observations, existing, ctx.identity, now=now)
+        assigned = assign_profiles(observations, result.links, ctx.identity)
     write_identity(ctx.catalog, result, txn=txn)
-    return existing, result
+    return existing, result, assigned
 
 
 def _recorded_merges(spark: SparkSession, catalog: Catalog, new: DataFrame) -> DataFrame:

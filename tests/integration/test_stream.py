@@ -127,7 +127,9 @@ def outcome(spark, base_conf, kafka_broker, redis_conf, tmp_path_factory) -> Out
     metrics: list[dict] = []
     catalog = Catalog(conf)
     _send(kafka_broker, topic, FIRST)
-    _run(spark, conf, settings)
+    # Both identity engines in one lane: the first batch resolved by Spark, the second (with
+    # the merge) on the driver, as identity.local_max_records decides by batch size.
+    _run(spark, overridden(conf, {"identity.local_max_records": 0}), settings)
     after_first = _profiles(spark, catalog)
     _send(kafka_broker, topic, SECOND)
     _run(spark, conf, settings)

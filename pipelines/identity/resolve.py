@@ -239,6 +239,17 @@ def _repointed_links(
     )
 
 
+def links_reached(links: DataFrame, pairs: DataFrame) -> DataFrame:
+    """The rows of ``links`` that ``resolve`` needs for a batch whose identifiers are ``pairs``
+    (id_type, id_value): those identifiers' rows, plus every row of the profiles they reach (a
+    merge repoints all of a merged profile's identifiers, not just the one seen)."""
+    links = links_as_of_now(links)
+    touching = links.join(pairs, ["id_type", "id_value"], "left_semi")
+    reached = touching.where(F.col("profile_id").isNotNull()).select("profile_id").distinct()
+    of_reached = links.join(reached, "profile_id", "left_semi").select(*LINKS.fieldNames())
+    return touching.unionByName(of_reached).dropDuplicates(["id_type", "id_value"])
+
+
 def apply_links(existing_links: DataFrame, upserts: DataFrame) -> DataFrame:
     """The full links table after upserting ``upserts`` (what the Delta MERGE does)."""
     existing = links_as_of_now(existing_links)

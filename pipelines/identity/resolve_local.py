@@ -185,7 +185,7 @@ def resolve(observations: Sequence[Observation], existing_links: Iterable[Link],
     """resolve.resolve on rows: the link upserts and merges of ``observations``.
 
     ``existing_links`` must hold every row of the batch's identifiers and every row of the
-    profiles those reach (what the stream's ``_links_reached`` reads); ``now`` in microseconds.
+    profiles those reach (``resolve.links_reached``); ``now`` in microseconds.
     """
     existing = {(e["id_type"], e["id_value"]): e for e in existing_links}
     rows = identifier_rows(observations, params)

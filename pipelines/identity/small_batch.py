@@ -16,8 +16,8 @@ from pyspark.sql.types import LongType, StructField, StructType, TimestampType
 
 from pipelines.identity import resolve_local
 from pipelines.identity.params import IdentityParams
-from pipelines.identity.resolve import IdentityResult
-from pipelines.identity.schemas import LINKS, MERGES, links_as_of_now
+from pipelines.identity.resolve import IdentityResult, links_reached
+from pipelines.identity.schemas import LINKS, MERGES
 from pipelines.schemas.events import IDENTIFIER_TYPES
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -75,14 +75,8 @@ def reached_links(stored: DataFrame | None, observations: list[resolve_local.Obs
     keys = sorted({r.key for r in resolve_local.identifier_rows(observations, params)})
     if not keys:
         return []
-    links = links_as_of_now(stored)
-    spark = stored.sparkSession
-    pairs = spark.createDataFrame(keys, "id_type string, id_value string")
-    touching = links.join(F.broadcast(pairs), ["id_type", "id_value"], "left_semi")
-    reached = touching.where(F.col("profile_id").isNotNull()).select("profile_id").distinct()
-    of_reached = links.join(reached, "profile_id", "left_semi").select(*LINKS.fieldNames())
-    both = touching.unionByName(of_reached).dropDuplicates(["id_type", "id_value"])
-    return rows_of(both, LINKS)
+    pairs = stored.sparkSession.createDataFrame(keys, "id_type string, id_value string")
+    return rows_of(links_reached(stored, F.broadcast(pairs)), LINKS)
 
 
 def resolve_small(

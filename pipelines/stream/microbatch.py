@@ -66,7 +66,8 @@ from pipelines.identity import (
     write_identity,
 )
 from pipelines.identity.graph import identifier_rows
-from pipelines.identity.schemas import LINKS, MERGES, conform, links_as_of_now
+from pipelines.identity.resolve import links_reached
+from pipelines.identity.schemas import MERGES, conform
 from pipelines.identity.small_batch import resolve_small
 from pipelines.identity.store import NEVER_LINK_TABLE, read_never_link
 from pipelines.profiles.build import (
@@ -347,21 +348,12 @@ def _links_reached(
     spark: SparkSession, stored: DataFrame | None, observations: DataFrame,
     params: IdentityParams,
 ) -> DataFrame:
-    """The links ``resolve`` needs, without the rest of the table: the rows of the batch's
-    identifiers, plus every row of the profiles those reach (a merge repoints all of a merged
-    profile's identifiers, not just the one seen). Materialized: resolve reads it repeatedly."""
+    """The links ``resolve`` needs (``links_reached``), without the rest of the table.
+    Materialized: resolve reads it repeatedly."""
     if stored is None:
         return empty_links(spark)
-    links = links_as_of_now(stored)
     pairs = identifier_rows(observations, params).select("id_type", "id_value").distinct()
-    touching = links.join(pairs, ["id_type", "id_value"], "left_semi")
-    reached = touching.where(F.col("profile_id").isNotNull()).select("profile_id").distinct()
-    of_reached = links.join(reached, "profile_id", "left_semi").select(*LINKS.fieldNames())
-    return (
-        touching.unionByName(of_reached)
-        .dropDuplicates(["id_type", "id_value"])
-        .localCheckpoint(eager=True)
-    )
+    return links_reached(stored, pairs).localCheckpoint(eager=True)
 
 
 def _resolve_and_write(spark, ctx: StreamContext, observations, records: int, txn: Txn,

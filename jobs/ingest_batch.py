@@ -17,6 +17,7 @@ from pipelines.config import load_conf
 from pipelines.ingest.flow import IngestReport, run_ingest
 from pipelines.ingest.sources import SOURCES
 from pipelines.session import get_spark
+from pipelines.storage_errors import storage_failure
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +29,15 @@ def main(argv: list[str] | None = None) -> int:
     conf = load_conf(args.env)
     spark = get_spark(conf, "profilake-ingest-batch")
     now = datetime.now(UTC).replace(tzinfo=None)
-    report = run_ingest(spark, conf, args.sources, now, with_profiles=not args.skip_profiles)
+    try:
+        report = run_ingest(spark, conf, args.sources, now, with_profiles=not args.skip_profiles)
+    except Exception as exc:
+        reason = storage_failure(str(exc))
+        if reason is None:
+            raise
+        # Rerunning is safe: ingested files are skipped, the rest is redone.
+        print(f"ingest failed: {reason}", file=sys.stderr)
+        return 1
     for line in summary_lines(report):
         print(line)
     return 0

@@ -24,9 +24,12 @@ import sys
 import threading
 import time
 
+from pyspark.errors import StreamingQueryException
+
 from pipelines.config import load_conf, relocated
 from pipelines.gate.validate import preload as preload_gate
 from pipelines.session import get_spark
+from pipelines.storage_errors import storage_failure
 from pipelines.stream.runner import start_profile_stream, stop_between_batches
 from pipelines.stream.settings import StreamSettings, stream_conf
 
@@ -105,14 +108,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     deadline = time.monotonic() + args.timeout if args.timeout else None
     while query.isActive and not done.is_set():
-        query.awaitTermination(0.5)
+        try:
+            query.awaitTermination(0.5)
+        except StreamingQueryException:  # the query failed: reported below, once
+            break
         if deadline is not None and time.monotonic() > deadline:
             break
     if query.isActive:
         stop_between_batches(query)
     failure = query.exception()
     if failure is not None:
-        print(f"stream failed: {failure}", file=sys.stderr)
+        # One line that says what went wrong (a storage problem by name); the full error
+        # follows for the record.
+        text = str(failure)
+        print(f"stream failed: {storage_failure(text) or text.splitlines()[0]}", file=sys.stderr)
+        print(f"details: {text}", file=sys.stderr, flush=True)
         return 1
     why = f" on {stopped_by[0]}" if stopped_by else ""
     print(f"stream stopped{why}: {batches} micro-batches, {records} records read, "

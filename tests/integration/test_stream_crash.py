@@ -10,9 +10,14 @@ Kills are of two kinds:
 - random: SIGKILL to the whole process group (Python driver and its JVM) at a random moment
   after the restarted job began a micro-batch — in the middle of its writes or after them.
 Runs are also stopped cleanly: SIGINT in the sequence, SIGTERM at its end, each sent while a
-batch runs; that batch must finish and the job exit 0 with its summary line. CI's sequence
-has each kind of stop once (every start is a JVM and a cold micro-batch, ~35 s); the long run
-repeats the kills at every step boundary.
+batch runs; that batch must finish and the job exit 0 with its summary line. Before that
+SIGINT the Kafka broker is stopped and started again under the running job (issue 13's fault
+suite), which must carry on without a restart of its own. And once the lakehouse's disk (a
+tmpfs of the test's own) fills up under a running job: it must exit 1 with one line saying so,
+and the next start, the disk freed, resumes. CI's sequence has each kind of stop once, one
+broker restart and one full disk (every start is a JVM and a cold micro-batch, ~35 s); the
+long run repeats the kills at every step boundary, restarts the broker 10 times and fills the
+disk twice.
 The producer runs for the whole kill sequence; at the end, messages already processed are
 sent again byte for byte (duplicates against the event log), and a last run catches up: it
 gets SIGTERM once the batch that reads up to the topic's end has begun.
@@ -30,15 +35,23 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from pipelines.config import PROJECT_DIR, Conf
-from pipelines.events.producer import Message, produce, settings_from_conf, synthetic_population
+from pipelines.events.producer import (
+    Message,
+    ProducerError,
+    produce,
+    settings_from_conf,
+    synthetic_population,
+)
 from pipelines.stream.faults import EXIT_STATUS, FAULT_AFTER_ENV, FAULT_DIR_ENV
 from pipelines.stream.offsets import parse_offsets_file
+from tests.broker_faults import restart_broker
 from tests.stream_oracle import counted, identifier_keys, people
 
 pytestmark = pytest.mark.integration
@@ -144,13 +157,21 @@ def _reaches(root: Path, batch_id: int, end: dict[str, int]) -> bool:
 
 
 def _stop_cleanly(root: Path, topic: str, log: Path, sig: signal.Signals,
-                  reaching: dict[str, int] | None = None) -> None:
+                  reaching: dict[str, int] | None = None, *, conf: Conf | None = None,
+                  broker_restarts: int = 0, sending: threading.Lock | None = None) -> None:
     """Send ``sig`` to the driver while a micro-batch runs — with ``reaching``, the first one
     that reads up to those offsets (a restart may first replay a batch planned before it):
     that batch finishes (its metrics line comes out), then the job exits 0 with its summary
-    line."""
+    line. With ``broker_restarts``, the broker is restarted that many times once the job has
+    begun a batch, and the signal goes to a batch begun after the last restart: the job rode
+    through the outages."""
     job = StreamProcess.start(root, topic, log)
     begun = 0
+    if broker_restarts:
+        job.wait_for_start(START_TIMEOUT_S)
+        restart_broker(conf, broker_restarts, sending)
+        assert job.proc.poll() is None, f"the job died with the broker; see {log}"
+        begun = len(job.started)
     while True:
         begun += 1
         job.wait_for_start(START_TIMEOUT_S, batches=begun)
@@ -170,9 +191,57 @@ def _stop_cleanly(root: Path, topic: str, log: Path, sig: signal.Signals,
     assert "KeyboardInterrupt" not in said, said[-2000:]
 
 
+@contextlib.contextmanager
+def own_disk(path: Path, size_mb: int = 2048):
+    """A tmpfs of its own mounted at ``path`` (the lakehouse), which a test may fill; yields
+    whether it could be mounted (root only)."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs",
+                              str(path)], capture_output=True).returncode == 0
+    try:
+        yield mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def _fill(disk: Path) -> Path:
+    """Take every free byte of the file system holding ``disk``; returns the ballast file."""
+    ballast = disk / "ballast"
+    with open(ballast, "wb", buffering=0) as f:  # unbuffered: nothing left for close()
+        stat = os.statvfs(disk)
+        # The running job writes too: leave it a margin, then take the rest in ever smaller
+        # pieces until the file system refuses.
+        with contextlib.suppress(OSError):
+            os.posix_fallocate(f.fileno(), 0, max(0, stat.f_bavail * stat.f_frsize - 2**22))
+        f.seek(0, os.SEEK_END)
+        for piece in (2**20, 2**12):
+            with contextlib.suppress(OSError):
+                while True:
+                    f.write(b"\0" * piece)
+    return ballast
+
+
+def _fail_on_full_disk(root: Path, topic: str, log: Path) -> None:
+    """The lakehouse's disk fills up under a running job: it must stop with exit 1 and one line
+    naming the problem (not hang, not half-apply); the disk is then freed for the next run."""
+    job = StreamProcess.start(root, topic, log)
+    job.wait_for_start(START_TIMEOUT_S)
+    size = log.stat().st_size
+    ballast = _fill(root / "lakehouse")
+    try:
+        assert job.wait_exit(START_TIMEOUT_S) == 1, f"no failure on a full disk; see {log}"
+    finally:
+        ballast.unlink()
+    with open(log, "rb") as f:
+        f.seek(size)
+        said = f.read().decode(errors="replace")
+    assert "stream failed: the disk holding the lakehouse is full;" in said, said[-3000:]
+
+
 def run_crash_scenario(
     spark, conf: Conf, topic: str, root: Path, *, plan: list[str], rate: float, seed: int,
-    max_random_delay_s: float = 8.0,
+    max_random_delay_s: float = 8.0, broker_restarts: int = 1,
 ) -> dict:
     """Produce at ``rate`` for as long as ``plan`` takes, killing the job as it says, then
     re-send some messages already processed, catch up with a last run stopped by SIGTERM
@@ -180,12 +249,15 @@ def run_crash_scenario(
     step name (inject an exit right after it), ``random`` (SIGKILL at a random moment after
     the run began a batch), ``random_later`` (the same after the run finished one batch and
     began the next), ``sigint`` / ``sigterm`` (that signal while a batch runs: a clean
-    stop)."""
+    stop), ``broker`` (restart the Kafka broker ``broker_restarts`` times under a running
+    job, which must carry on; then SIGINT it while a later batch runs), ``full_disk`` (fill
+    the lakehouse's disk under a running job, which must fail clearly; ``root/lakehouse``
+    must then be a disk of its own, see ``own_disk``)."""
     rng = random.Random(seed)
     sent: list[Message] = []
     population = synthetic_population(40, seed)
     reports = []
-    stop = threading.Event()
+    stop, sending = threading.Event(), threading.Lock()
 
     def producing() -> None:
         chunk = 0
@@ -195,8 +267,13 @@ def run_crash_scenario(
             settings = settings_from_conf(conf, topic=topic, rate=rate, count=int(rate * 10),
                                           late_share=0.1, duplicate_share=0.05,
                                           malformed_share=0.03, seed=seed * 1000 + chunk)
-            reports.append(produce(settings, population, on_message=sent.append))
             chunk += 1
+            with sending:  # the broker step waits for the chunk and holds the next one
+                try:
+                    reports.append(produce(settings, population, on_message=sent.append))
+                except ProducerError:  # no broker to connect to: try again
+                    time.sleep(1.0)
+            time.sleep(0.2)  # outside the lock: a waiting restart gets its turn
 
     producer = threading.Thread(target=producing, daemon=True)
     producer.start()
@@ -207,6 +284,14 @@ def run_crash_scenario(
         for action in plan:
             if action in STOP_SIGNALS:
                 _stop_cleanly(root, topic, log, STOP_SIGNALS[action])
+                continue
+            if action == "full_disk":
+                _fail_on_full_disk(root, topic, log)
+                kills += 1
+                continue
+            if action == "broker":
+                _stop_cleanly(root, topic, log, signal.SIGINT, conf=conf,
+                              broker_restarts=broker_restarts, sending=sending)
                 continue
             random_kill = action in {"random", "random_later"}
             job = StreamProcess.start(root, topic, log, fault=None if random_kill else action)
@@ -297,22 +382,30 @@ def check_against_oracle(spark, conf: Conf, outcome: dict) -> None:
 def test_sigkill_at_random_points_loses_nothing_and_counts_nothing_twice(
     spark, base_conf, kafka_topic, tmp_path
 ):
-    outcome = run_crash_scenario(
-        spark, base_conf, kafka_topic, tmp_path / "var",
-        plan=["identity", "random", "sigint", "profiles", "events"], rate=10, seed=11,
-    )
-    assert outcome["kills"] == 4
-    assert outcome["killed_while_producing"] >= 1
-    assert outcome["replayed"] >= 1, "no replay of a partly committed batch was exercised"
-    check_against_oracle(spark, base_conf, outcome)
+    root = tmp_path / "var"
+    with own_disk(root / "lakehouse") as disk:
+        plan = ["identity", "random", "broker", "profiles", "full_disk", "events"]
+        if not disk:
+            warnings.warn("cannot mount a tmpfs here (not root?): no full-disk step", stacklevel=1)
+            plan.remove("full_disk")
+        outcome = run_crash_scenario(spark, base_conf, kafka_topic, root, plan=plan, rate=10,
+                                     seed=11)
+        assert outcome["kills"] == len(plan) - 1
+        assert outcome["killed_while_producing"] >= 1
+        assert outcome["replayed"] >= 1, "no replay of a partly committed batch was exercised"
+        check_against_oracle(spark, base_conf, outcome)
 
 
 @pytest.mark.long
 def test_long_crash_run(spark, base_conf, kafka_topic, tmp_path):
     plan = ["identity", "random", "random_later", "profiles", "random_later", "merged_deleted",
             "sigint", "random", "events", "random_later", "quarantine", "random_later",
-            "sigterm", "random", "metrics", "random_later"]
-    outcome = run_crash_scenario(spark, base_conf, kafka_topic, tmp_path / "var", plan=plan,
-                                 rate=20, seed=23, max_random_delay_s=20.0)
-    assert outcome["kills"] == len(plan) - 2
-    check_against_oracle(spark, base_conf, outcome)
+            "sigterm", "random", "metrics", "broker", "full_disk", "random_later", "full_disk"]
+    root = tmp_path / "var"
+    with own_disk(root / "lakehouse") as disk:
+        if not disk:
+            plan = [a for a in plan if a != "full_disk"]
+        outcome = run_crash_scenario(spark, base_conf, kafka_topic, root, plan=plan, rate=20,
+                                     seed=23, max_random_delay_s=20.0, broker_restarts=10)
+        assert outcome["kills"] == len(plan) - 3
+        check_against_oracle(spark, base_conf, outcome)

@@ -26,18 +26,12 @@ import pytest
 
 from pipelines.config import PROJECT_DIR, Conf, overridden, relocated
 from pipelines.events.params import ParseParams
-from pipelines.events.producer import (
-    Message,
-    ProducerError,
-    produce,
-    settings_from_conf,
-    synthetic_population,
-)
+from pipelines.events.producer import synthetic_population
 from pipelines.hot.resolve import Resolver
 from pipelines.profiles import finalize_local, state_local
 from pipelines.serving.cache import READ_SCRIPT
 from pipelines.serving.served import entry_state, from_reply
-from tests.broker_faults import restart_broker
+from tests.broker_faults import ChunkedProducer, restart_broker
 from tests.stream_oracle import counted, people
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -113,25 +107,7 @@ def test_hot_lane_survives_sigkills_broker_restarts_and_a_lost_redis(own_redis, 
     population = [dataclasses.replace(c, email=None, phone=None, device_id=None,
                                       anonymous_id=None, social_handle=None)
                   for c in synthetic_population(30, seed)]
-    sent: list[Message] = []
-    reports = []
-    stop, sending = threading.Event(), threading.Lock()
-
-    def producing() -> None:
-        chunk = 0
-        while not stop.is_set():
-            settings = settings_from_conf(conf, topic=kafka_topic, rate=rate, count=rate * 5,
-                                          late_share=0.1, duplicate_share=0.05,
-                                          malformed_share=0.03, seed=seed * 1000 + chunk)
-            chunk += 1
-            with sending:  # a broker restart waits for the chunk and holds the next one
-                try:
-                    reports.append(produce(settings, population, on_message=sent.append))
-                except ProducerError:  # no broker to connect to: try again
-                    time.sleep(1.0)
-            time.sleep(0.2)  # outside the lock: a waiting restart gets its turn
-
-    producer = threading.Thread(target=producing, daemon=True)
+    producer = ChunkedProducer(conf, kafka_topic, population, rate=rate, seconds=5, seed=seed)
     producer.start()
     log = tmp_path / "hot.log"
     try:
@@ -149,7 +125,8 @@ def test_hot_lane_survives_sigkills_broker_restarts_and_a_lost_redis(own_redis, 
         time.sleep(3)
         # The broker restarts under the running lane (10 times in the long run): it
         # reconnects, nothing is lost or applied twice.
-        restart_broker(conf, 10 if request.config.getoption("--run-long") else 1, sending)
+        restarts = 10 if request.config.getoption("--run-long") else 1
+        restart_broker(conf, restarts, producer.sending)
         assert lane.poll() is None, f"the lane died with the broker; see {log}"
         time.sleep(2)
         # Redis dies under the running lane and comes back empty.
@@ -159,10 +136,9 @@ def test_hot_lane_survives_sigkills_broker_restarts_and_a_lost_redis(own_redis, 
         rs.start(conf)
         time.sleep(3)
     finally:
-        stop.set()
-        producer.join()
-    # Every message handed to the client was delivered (retried across the broker restarts).
-    assert all(r.errors == 0 for r in reports), [r.error_samples for r in reports]
+        producer.finish()
+    assert not producer.failed_deliveries()
+    sent = producer.sent
     client = rs.client(conf)
     deadline = time.monotonic() + 120
     while not _drained(client, conf, kafka_topic, bootstrap):

@@ -42,16 +42,10 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import PROJECT_DIR, Conf
-from pipelines.events.producer import (
-    Message,
-    ProducerError,
-    produce,
-    settings_from_conf,
-    synthetic_population,
-)
+from pipelines.events.producer import Message, synthetic_population
 from pipelines.stream.faults import EXIT_STATUS, FAULT_AFTER_ENV, FAULT_DIR_ENV
 from pipelines.stream.offsets import parse_offsets_file
-from tests.broker_faults import restart_broker
+from tests.broker_faults import ChunkedProducer, restart_broker
 from tests.stream_oracle import counted, identifier_keys, people
 
 pytestmark = pytest.mark.integration
@@ -254,28 +248,8 @@ def run_crash_scenario(
     the lakehouse's disk under a running job, which must fail clearly; ``root/lakehouse``
     must then be a disk of its own, see ``own_disk``)."""
     rng = random.Random(seed)
-    sent: list[Message] = []
-    population = synthetic_population(40, seed)
-    reports = []
-    stop, sending = threading.Event(), threading.Lock()
-
-    def producing() -> None:
-        chunk = 0
-        while not stop.is_set():  # small runs, so stopping never waits long
-            # ~10 s per run: the producer rounds messiness shares per run, so tiny runs would
-            # never contain a malformed message.
-            settings = settings_from_conf(conf, topic=topic, rate=rate, count=int(rate * 10),
-                                          late_share=0.1, duplicate_share=0.05,
-                                          malformed_share=0.03, seed=seed * 1000 + chunk)
-            chunk += 1
-            with sending:  # the broker step waits for the chunk and holds the next one
-                try:
-                    reports.append(produce(settings, population, on_message=sent.append))
-                except ProducerError:  # no broker to connect to: try again
-                    time.sleep(1.0)
-            time.sleep(0.2)  # outside the lock: a waiting restart gets its turn
-
-    producer = threading.Thread(target=producing, daemon=True)
+    producer = ChunkedProducer(conf, topic, synthetic_population(40, seed), rate=rate,
+                               seconds=10, seed=seed)
     producer.start()
     log = root / "stream.log"
     root.mkdir(parents=True, exist_ok=True)
@@ -291,7 +265,7 @@ def run_crash_scenario(
                 continue
             if action == "broker":
                 _stop_cleanly(root, topic, log, signal.SIGINT, conf=conf,
-                              broker_restarts=broker_restarts, sending=sending)
+                              broker_restarts=broker_restarts, sending=producer.sending)
                 continue
             random_kill = action in {"random", "random_later"}
             job = StreamProcess.start(root, topic, log, fault=None if random_kill else action)
@@ -307,9 +281,9 @@ def run_crash_scenario(
                 assert (root / "fault-markers" / action).exists()
             kills += 1
     finally:
-        stop.set()
-        producer.join()
-    assert all(r.errors == 0 for r in reports), [r.error_samples for r in reports]
+        producer.finish()
+    assert not producer.failed_deliveries()
+    sent = producer.sent
     again = rng.sample([m for m in sent if m.kind != "malformed"], 20)
     _resend(topic, str(conf.get("kafka.bootstrap_servers")), again)
     sent.extend(again)

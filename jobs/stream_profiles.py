@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         # One line that says what went wrong (a storage problem by name); the full error
         # follows for the record.
         text = str(failure)
-        print(f"stream failed: {storage_failure(text) or text.splitlines()[0]}", file=sys.stderr)
+        first = (text.splitlines() or [type(failure).__name__])[0]
+        print(f"stream failed: {storage_failure(text) or first}", file=sys.stderr)
         print(f"details: {text}", file=sys.stderr, flush=True)
         return 1
     why = f" on {stopped_by[0]}" if stopped_by else ""

@@ -43,7 +43,7 @@ from pipelines.identity.params import CHECKPOINT_MODES, IdentityParams
 from pipelines.identity.schemas import LINK_KEY, LINKS, MERGES, conform, links_as_of_now
 
 # Columns whose change makes a link row "updated".
-_CONTENT = ("profile_id", "profile_created_at", "first_seen", "last_seen", "shared",
+LINK_CONTENT = ("profile_id", "profile_created_at", "first_seen", "last_seen", "shared",
             "customer_ids", "anonymous_ids", "origin_profile_id")
 
 
@@ -208,7 +208,7 @@ def _touched_links(
                                         F.when(~shared, F.col("c_profile_id"))),
     }
     unchanged = F.lit(True)
-    for name in _CONTENT:
+    for name in LINK_CONTENT:
         unchanged = unchanged & new[name].eqNullSafe(F.col(f"e_{name}"))
     return s.select(
         *LINK_KEY,

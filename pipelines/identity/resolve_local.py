@@ -25,7 +25,7 @@ from typing import Any
 
 from pipelines.identity.graph import DEVICE_TYPES, PROFILE_NODE_PREFIX
 from pipelines.identity.params import IdentityParams
-from pipelines.identity.resolve import _CONTENT
+from pipelines.identity.resolve import LINK_CONTENT
 from pipelines.schemas.events import IDENTIFIER_TYPES
 
 Link = dict[str, Any]
@@ -280,7 +280,7 @@ def _touched_links(summary, profile: Mapping[str, tuple[str, int]], now: int) ->
                                   if e.get("origin_profile_id") is not None
                                   else None if shared else pid),
         }
-        unchanged = bool(s["e"]) and all(new[c] == _listed(e.get(c)) for c in _CONTENT)
+        unchanged = bool(s["e"]) and all(new[c] == _listed(e.get(c)) for c in LINK_CONTENT)
         out.append({
             "id_type": id_type,
             "id_value": id_value,

@@ -26,14 +26,20 @@ def run_export(spark, conf: Conf, now: datetime, push_cache: bool = True) -> dic
     from pipelines.serving import cache
     from pipelines.serving.export import build_export
     from pipelines.serving.params import ExportParams
-    from pipelines.serving.publish import read_merges, read_segments, write_export
+    from pipelines.serving.publish import (
+        read_merges,
+        read_probable,
+        read_segments,
+        write_export,
+    )
     from pipelines.serving.records import export_records
 
     catalog = Catalog(conf)
     params = ExportParams.from_conf(conf)
     profiles = spark.read.format("delta").load(catalog.path("profiles"))
     merges = read_merges(catalog, spark)
-    export = build_export(profiles, read_segments(catalog, spark), params, exported_at=now)
+    export = build_export(profiles, read_segments(catalog, spark), params, exported_at=now,
+                          probable=read_probable(catalog, spark))
     reports = write_export(
         catalog,
         export,

@@ -49,7 +49,8 @@ def summary_lines(report: IngestReport) -> list[str]:
         f"files: {report.files}  source records: {report.records}",
         f"new events: {report.events_new:,}  rejected: {report.rejected:,}  "
         f"merges: {report.merges:,}  profiles: {report.profiles:,}  "
-        f"probable links: {report.probable_links:,}",
+        f"probable links: {report.probable_links:,} "
+        f"(profiles with probable activity: {report.probable_profiles:,})",
         f"events without a profile: {report.unassigned_events:,} "
         f"(newly quarantined: {report.unassigned_quarantined:,})",
         f"quarantined by this run: {sum(n for _t, _r, n in report.quarantined):,} rows",

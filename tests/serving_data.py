@@ -25,6 +25,11 @@ SEGMENT_SCHEMA = (
     "churn_score double, churn_band string, rfm_label string"
 )
 
+PROBABLE_SCHEMA = (
+    "profile_id string, probable_confidence double, probable_recent_categories array<string>, "
+    "probable_last_viewed struct<sku:string,category:string,at:timestamp>"
+)
+
 ANNA = "p_aaaaaaaaaaaaaaa1"  # premium, German, electronics in the cart
 BOB = "p_bbbbbbbbbbbbbbb2"  # standard, high value, churn risk, open ticket
 CARLA = "p_ccccccccccccccc3"  # consent to personalization withdrawn
@@ -152,4 +157,16 @@ def segments_df(spark: SparkSession) -> DataFrame:
             (ANNA, ts("2026-09-01T02:00:00"), ["vip"], "gadget_fans", 0.05, "low", "champion"),
         ],
         SEGMENT_SCHEMA,
+    )
+
+
+def probable_df(spark: SparkSession) -> DataFrame:
+    """probable_activity rows: Anna browsed shoes on her phone before logging in; Carla too,
+    but she withdrew consent to personalization."""
+    return spark.createDataFrame(
+        [
+            (ANNA, 0.97, ["shoes", "toys"], ("S-77", "shoes", ts("2026-08-31T09:00:00"))),
+            (CARLA, 0.9, ["home"], ("S-5", "home", ts("2026-08-30T09:00:00"))),
+        ],
+        PROBABLE_SCHEMA,
     )

@@ -8,6 +8,10 @@ Personalization rules:
 - Escalation: a customer the export flags ``escalate_at_risk_high_value`` (churn risk, high
   value, open ticket) is handed to a senior agent whatever they asked; so is anyone who asks
   for a human or complains.
+- Probable activity (what the customer's own device browsed before the login, a guess with a
+  confidence): only ever a question ("were you looking at …?"), asked on a greeting, a general
+  question or an empty cart, never on an escalation, an order or a ticket, and never stated
+  as a fact. The newest viewed product is asked about, else the newest browsed category.
 - No profile, or personalization consent off: generic answers in the default language, no name.
 """
 
@@ -78,8 +82,10 @@ class ChatBot:
             lines += self._cart(language, p, personal)
         elif intent == "greeting":
             lines.append(replies.text(language, "how_help"))
+            lines += self._probable(language, p)
         else:
             lines.append(replies.text(language, "other"))
+            lines += self._probable(language, p)
         return Reply(
             text=" ".join(lines),
             intent=intent,
@@ -121,7 +127,7 @@ class ChatBot:
             return [replies.text(language, "cart_generic")]
         cart = p.get("cart") or []
         if not cart:
-            return [replies.text(language, "cart_empty")]
+            return [replies.text(language, "cart_empty"), *ChatBot._probable(language, p)]
         count = sum(int(line.get("quantity") or 1) for line in cart)
         lines = [
             replies.text(language, "cart_items", count=count, value=_money(p.get("cart_value")))
@@ -133,6 +139,21 @@ class ChatBot:
                 replies.text(language, "cart_suggest", category=p["complementary_category"])
             )
         return lines
+
+
+    @staticmethod
+    def _probable(language: str, p: dict[str, Any]) -> list[str]:
+        """The soft suggestion from the probable tier, if the profile carries any."""
+        viewed = p.get("probable_last_viewed") or {}
+        if viewed.get("sku") and viewed.get("category"):
+            return [replies.text(language, "probable_viewed", sku=viewed["sku"],
+                                 category=viewed["category"])]
+        if viewed.get("sku"):
+            return [replies.text(language, "probable_viewed_sku", sku=viewed["sku"])]
+        categories = p.get("probable_recent_categories") or []
+        if categories:
+            return [replies.text(language, "probable_browsed", category=categories[0])]
+        return []
 
 
 class ApiClient:

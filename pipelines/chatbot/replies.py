@@ -46,6 +46,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "now about ticket {ticket}.",
         "escalate_generic": "I'm sorry about the trouble. Let me connect you with an agent.",
         "other": "I can help with orders, your cart or a support ticket.",
+        "probable_viewed": "Were you looking at {sku} in {category}?",
+        "probable_viewed_sku": "Were you looking at {sku}?",
+        "probable_browsed": "Were you looking at something in {category}?",
     },
     "de": {
         "how_help": "Wie kann ich Ihnen heute helfen?",
@@ -62,6 +65,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "zu Ticket {ticket}.",
         "escalate_generic": "Das tut mir leid. Ich verbinde Sie mit einem Mitarbeiter.",
         "other": "Ich helfe bei Bestellungen, Ihrem Warenkorb oder einem Support-Ticket.",
+        "probable_viewed": "Haben Sie sich {sku} aus {category} angesehen?",
+        "probable_viewed_sku": "Haben Sie sich {sku} angesehen?",
+        "probable_browsed": "Haben Sie sich etwas aus {category} angesehen?",
     },
     "fr": {
         "how_help": "Comment puis-je vous aider ?",

@@ -85,6 +85,27 @@ PROBABLE_LINKS = StructType(
     ]
 )
 
+# ``probable_activity`` — one row per customer profile with served probable links: what the
+# attached anonymous ids browsed (pipelines/identity/probable_activity.py).
+LAST_VIEWED = StructType(
+    [
+        StructField("sku", StringType()),
+        StructField("category", StringType()),
+        StructField("at", TimestampType()),
+    ]
+)
+PROBABLE_ACTIVITY = StructType(
+    [
+        StructField("profile_id", StringType()),
+        StructField("probable_confidence", DoubleType()),
+        StructField("probable_recent_categories", ArrayType(StringType())),
+        StructField("probable_last_viewed", LAST_VIEWED),
+        StructField("anonymous_ids", LongType()),
+        StructField("anonymous_profile_ids", ArrayType(StringType())),
+        StructField("updated_at", TimestampType()),
+    ]
+)
+
 LINK_KEY = ("id_type", "id_value")
 
 # Link columns added after the table's first release: a links table written before has none,

@@ -18,6 +18,7 @@ from pipelines.identity.schemas import LINK_KEY, LINKS, LINKS_ADDED_LATER
 LINKS_TABLE = "identity_links"
 MERGES_TABLE = "identity_merges"
 PROBABLE_TABLE = "identity_probable_links"
+ACTIVITY_TABLE = "probable_activity"
 UNMERGES_TABLE = "identity_unmerges"
 NEVER_LINK_TABLE = "identity_never_link"
 NEVER_LINK_KEY = ("id_type", "id_value", "with_id_type", "with_id_value")
@@ -63,6 +64,12 @@ def write_probable_links(catalog: Catalog, probable: DataFrame) -> GateReport:
     from the whole event log, so links a contradiction withdrew disappear), through the gate.
     Written even when empty, so readers find the table."""
     return gated_write(catalog, probable, PROBABLE_TABLE, mode="overwrite")
+
+
+def write_probable_activity(catalog: Catalog, activity: DataFrame) -> GateReport:
+    """Replace ``probable_activity`` with ``activity``, recomputed with the links it comes from
+    (written even when empty, so the export finds the table)."""
+    return gated_write(catalog, activity, ACTIVITY_TABLE, mode="overwrite")
 
 
 def read_never_link(spark: SparkSession, catalog: Catalog) -> tuple[tuple[str, str, str, str], ...]:

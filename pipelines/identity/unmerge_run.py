@@ -153,7 +153,7 @@ def _refold(spark: SparkSession, conf: Conf, catalog: Catalog, events: DataFrame
     from pipelines.profiles.build import build_profiles, events_with_profiles
     from pipelines.profiles.store import write_profiles
     from pipelines.serving.params import ExportParams
-    from pipelines.serving.publish import publish_unmerge, read_segments
+    from pipelines.serving.publish import publish_unmerge, read_probable, read_segments
 
     assigned, _none = events_with_profiles(events, links, params)
     mine = assigned.where(F.col("profile_id").isin(profile_ids))
@@ -164,9 +164,9 @@ def _refold(spark: SparkSession, conf: Conf, catalog: Catalog, events: DataFrame
         return
     written = spark.read.format("delta").load(catalog.path("profiles")).where(
         F.col("profile_id").isin(profile_ids))
-    segments = read_segments(catalog, spark)
     publish_unmerge(catalog, conf, written, row.merged, params=ExportParams.from_conf(conf),
-                    segments=segments)
+                    segments=read_segments(catalog, spark),
+                    probable=read_probable(catalog, spark))
 
 
 def _exported(spark: SparkSession, catalog: Catalog) -> bool:

@@ -35,10 +35,16 @@ from pipelines.gate.summary import quarantine_by_reason
 from pipelines.identity.graph import observations_from_events
 from pipelines.identity.params import IdentityParams
 from pipelines.identity.probable import ProbableParams, probable_links
+from pipelines.identity.probable_activity import probable_activity
 from pipelines.identity.resolve import resolve
-from pipelines.identity.schemas import PROBABLE_LINKS, empty_links
+from pipelines.identity.schemas import PROBABLE_ACTIVITY, PROBABLE_LINKS, empty_links
 from pipelines.identity.small_batch import resolve_small
-from pipelines.identity.store import identity_params, write_identity, write_probable_links
+from pipelines.identity.store import (
+    identity_params,
+    write_identity,
+    write_probable_activity,
+    write_probable_links,
+)
 from pipelines.ingest.dedupe import dedupe_events
 from pipelines.ingest.landing import list_files, new_files, read_bronze
 from pipelines.ingest.normalize.common import Normalized, Rules
@@ -94,6 +100,7 @@ class IngestReport:
     unassigned_events: int = 0  # events of the log that reach no profile, all runs
     unassigned_quarantined: int = 0  # of those, quarantined by this run (new ones)
     probable_links: int = 0  # rows of identity_probable_links after this run
+    probable_profiles: int = 0  # rows of probable_activity: profiles with served links
     # source -> columns its files brought that bronze did not have (schema evolution)
     new_columns: dict[str, list[str]] = field(default_factory=dict)
     # (table_name, reason, rows) this run quarantined, most rows first.
@@ -306,6 +313,8 @@ def link_probable(
     if not params.enabled:
         if _read(spark, catalog, "identity_probable_links") is not None:
             write_probable_links(catalog, spark.createDataFrame([], PROBABLE_LINKS))
+        if _read(spark, catalog, "probable_activity") is not None:
+            write_probable_activity(catalog, spark.createDataFrame([], PROBABLE_ACTIVITY))
         return
     changed = _changed_since(spark, catalog, "probable")
     if changed is None:
@@ -315,6 +324,10 @@ def link_probable(
                               now=now).cache()
     report.probable_links = probable.count()
     write_probable_links(catalog, probable)
+    activity = probable_activity(events, probable, params, now=now).cache()
+    report.probable_profiles = activity.count()
+    write_probable_activity(catalog, activity)
+    activity.unpersist()
     probable.unpersist()
     write_watermark(spark, catalog, "probable", inputs, now)
 

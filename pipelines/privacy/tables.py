@@ -73,6 +73,15 @@ def _probable_links(df: DataFrame, s: Subject) -> Column:
             | F.col("device_id").isin(sorted(s.of_type("device_id"))))
 
 
+def _probable_activity(df: DataFrame, s: Subject) -> Column:
+    # Their profile, or built from their anonymous profile's browsing.
+    ids = sorted(s.profile_ids)
+    return F.col("profile_id").isin(ids) | F.arrays_overlap(
+        F.coalesce(F.col("anonymous_profile_ids"), F.array().cast("array<string>")),
+        F.array(*[F.lit(i) for i in ids]).cast("array<string>"),
+    )
+
+
 def _events(df: DataFrame, s: Subject) -> Column:
     return identifier_match("identifiers", s, IDENTIFIER_TYPES)
 
@@ -106,6 +115,7 @@ TABLE_RULES: dict[str, Rule | None] = {
     "identity_never_link": _never_link,
     "identity_links": _links,
     "identity_probable_links": _probable_links,
+    "probable_activity": _probable_activity,
     "validation_results": None,
     "ingested_files": None,
     "stream_metrics": None,

@@ -12,6 +12,9 @@ Business rules:
   columns below, before the allow-list), ordered by priority (1 = most urgent).
 - Segments (rule segments, cluster, churn band, RFM label) come from the latest segments
   snapshot of each profile when a segments table is given, else they are null.
+- The probable tier's fields (``PROBABLE_COLUMNS``) come from the profile's
+  ``probable_activity`` row when that table is given, else they are null; no strong field is
+  ever computed from them.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pyspark.sql.types import DataType
 
 from pipelines.config import ConfigError
 from pipelines.serving.export_fields import KEY_FIELDS as KEY_FIELDS  # re-exported for callers
-from pipelines.serving.export_fields import OPTIONAL_FIELDS, SEGMENT_COLUMNS
+from pipelines.serving.export_fields import OPTIONAL_FIELDS, PROBABLE_COLUMNS, SEGMENT_COLUMNS
 from pipelines.serving.hashing import hmac_column
 from pipelines.serving.params import ExportParams
 from pipelines.serving.records import BASE_STATE, COVERED_OFFSETS
@@ -47,6 +50,7 @@ def build_export(
     segments: DataFrame | None = None,
     params: ExportParams | None = None,
     exported_at: datetime | None = None,
+    probable: DataFrame | None = None,
 ) -> DataFrame:
     """One export row per profile.
 
@@ -57,6 +61,7 @@ def build_export(
             churn_score, churn_band, rfm_label); the latest snapshot per profile is used.
         params: allow-list, hashing pepper, action rules (``ExportParams.from_conf``).
         exported_at: the export run's time (default: now).
+        probable: optional ``probable_activity`` rows (profile_id + ``PROBABLE_COLUMNS``).
     Returns:
         ``KEY_FIELDS``, the allow-listed fields in allow-list order, ``document``, then the
         hot lane's ``base_state`` and ``covered_offsets`` (``_base_columns``).
@@ -67,7 +72,7 @@ def build_export(
         raise ConfigError(
             f"export.allow_list names unknown fields {unknown}; known: {sorted(OPTIONAL_FIELDS)}"
         )
-    rows = _with_segments(profiles, segments)
+    rows = _with_probable(_with_segments(profiles, segments), probable)
     rows = rows.withColumns(_candidates(rows, params))
     rows = rows.withColumn("next_best_actions", _actions(params))
     allowed = F.coalesce(F.col("consent_personalization"), F.lit(True))
@@ -91,17 +96,21 @@ def build_export(
 def _base_columns(rows: DataFrame) -> list[Column]:
     """``base_state`` and ``covered_offsets`` per profile: what the hot lane merges its overlay
     into (pipelines/serving/served.py), never part of the document. ``base_state`` is
-    ``{"state": <state_local wire form>, "segments": <segment columns + as_of>}``; null where
-    the rows carry no fold state (small frames in tests)."""
+    ``{"state": <state_local wire form>, "segments": <segment columns + as_of>, "probable":
+    <PROBABLE_COLUMNS>}``; null where the rows carry no fold state (small frames in tests)."""
     from pipelines.profiles.state import STATE_COLUMNS, state_json
 
     segments = F.to_json(
         F.struct(*[F.col(c) for c in SEGMENT_COLUMNS], F.col("segments_as_of").alias("as_of")),
         {"timestampFormat": TIMESTAMP_FORMAT},
     )
+    probable = F.to_json(
+        F.struct(*[F.col(c) for c in PROBABLE_COLUMNS]), {"timestampFormat": TIMESTAMP_FORMAT}
+    )
     has_state = all(c in rows.columns for c in STATE_COLUMNS)
     base = (
-        F.concat(F.lit('{"state":'), state_json(), F.lit(',"segments":'), segments, F.lit("}"))
+        F.concat(F.lit('{"state":'), state_json(), F.lit(',"segments":'), segments,
+                 F.lit(',"probable":'), probable, F.lit("}"))
         if has_state
         else F.lit(None).cast("string")
     )
@@ -145,6 +154,15 @@ def _with_segments(profiles: DataFrame, segments: DataFrame | None) -> DataFrame
     )
     clashing = [c for c in latest.columns if c != "profile_id" and c in profiles.columns]
     return profiles.drop(*clashing).join(latest, "profile_id", "left")
+
+
+def _with_probable(rows: DataFrame, probable: DataFrame | None) -> DataFrame:
+    typed = {c: (F.col(c) if probable is not None and c in probable.columns else F.lit(None))
+             .cast(t) for c, t in PROBABLE_COLUMNS.items()}
+    if probable is None:
+        return rows.withColumns(typed)
+    activity = probable.select("profile_id", *[v.alias(c) for c, v in typed.items()])
+    return rows.drop(*PROBABLE_COLUMNS).join(activity, "profile_id", "left")
 
 
 def _candidates(df: DataFrame, params: ExportParams) -> dict[str, Column]:
@@ -216,6 +234,7 @@ def _candidates(df: DataFrame, params: ExportParams) -> dict[str, Column]:
         "last_contact_at": _opt(df, "last_contact_at", "timestamp"),
         "avg_csat": _opt(df, "avg_csat", "double"),
         "recent_categories": _opt(df, "recent_categories", "array<string>"),
+        **{c: F.col(c) for c in PROBABLE_COLUMNS},
     }
 
 

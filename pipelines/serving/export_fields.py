@@ -47,6 +47,10 @@ OPTIONAL_FIELDS: dict[str, str] = {
     "last_contact_at": "latest support or chat contact",
     "avg_csat": "average CSAT 1..5",
     "recent_categories": "up to 5 categories seen most recently",
+    "probable_recent_categories": "up to 5 categories the profile's probable links browsed, "
+    "newest first (ingest)",
+    "probable_last_viewed": "the probable links' newest product view: sku, category, at (ingest)",
+    "probable_confidence": "the highest confidence of the profile's served probable links",
     "next_best_actions": "hints from conf rules: name, hint, priority (1 = most urgent)",
 }
 
@@ -59,4 +63,11 @@ SEGMENT_COLUMNS: dict[str, str] = {
     "rfm_label": "string",
     "churn_reasons": "array<string>",
     "segment_reasons": "array<struct<segment:string,condition:string,kept:boolean>>",
+}
+
+# The probable tier's fields, from the probable_activity table (as segments, from the base).
+PROBABLE_COLUMNS: dict[str, str] = {
+    "probable_recent_categories": "array<string>",
+    "probable_last_viewed": "struct<sku:string,category:string,at:timestamp>",
+    "probable_confidence": "double",
 }

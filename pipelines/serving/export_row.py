@@ -1,8 +1,9 @@
 """One profile → its chatbot export document, in plain Python (no pyspark).
 
 The twin of ``build_export`` (export.py) for the hot lane and the read API: for the same profile
-row, segments snapshot, params and export time it gives the dict that ``json.loads`` of Spark's
-``document`` column gives. The business rules are export.py's; the Spark details it must copy:
+row, segments snapshot, probable activity, params and export time it gives the dict that
+``json.loads`` of Spark's ``document`` column gives. The business rules are export.py's; the
+Spark details it must copy:
 
 - ``trim`` strips spaces only (not tabs or newlines);
 - the newest cart line is element 0 of Spark's ``array_sort`` with a comparator, which is Java's
@@ -23,7 +24,11 @@ from functools import cmp_to_key, lru_cache
 from typing import Any
 
 from pipelines.config import ConfigError
-from pipelines.serving.export_fields import KEY_FIELDS, OPTIONAL_FIELDS, SEGMENT_COLUMNS
+from pipelines.serving.export_fields import (
+    KEY_FIELDS,
+    OPTIONAL_FIELDS,
+    SEGMENT_COLUMNS,
+)
 from pipelines.serving.hashing import hmac_hex
 from pipelines.serving.params import ActionRule, ExportParams
 from pipelines.serving.sql_rules import (
@@ -48,8 +53,10 @@ COLUMN_TYPES: dict[str, Type] = {
     **{c: _STRING for c in ("account_tier", "last_order_id", "complementary_category")},
     **{c: _STRING for c in ("primary_segment", "cluster_name", "churn_band", "rfm_label")},
     **{c: _ARRAY for c in ("rule_segments", "cart", "open_ticket_ids", "recent_categories")},
-    **{c: _ARRAY for c in ("churn_reasons", "segment_reasons")},
+    **{c: _ARRAY for c in ("churn_reasons", "segment_reasons", "probable_recent_categories")},
     **{c: _DOUBLE for c in ("churn_score", "net_spend", "cart_value", "avg_csat")},
+    "probable_confidence": _DOUBLE,
+    "probable_last_viewed": {"sku": _STRING, "category": _STRING, "at": _TS},
     **{c: _TS for c in ("segments_as_of", "last_order_at", "intent_at", "last_contact_at")},
     "orders_30d": "bigint",
     "open_tickets": "int",
@@ -62,6 +69,7 @@ def export_document(
     params: ExportParams,
     exported_at: datetime,
     segments: Mapping[str, Any] | None = None,
+    probable: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The export row of one profile as the API's JSON document (a dict, as json.loads of
     build_export's ``document`` column gives it).
@@ -73,6 +81,8 @@ def export_document(
         exported_at: the export run's time.
         segments: the profile's latest segments snapshot (SEGMENT_COLUMNS + ``as_of``), or
             None: the segment fields are then null.
+        probable: the profile's ``probable_activity`` row (``PROBABLE_COLUMNS``), or None: the
+            probable fields are then null.
     Raises:
         ConfigError: an allow-list field or a rule Spark would refuse.
         RuleError: a rule fails on this row where Spark fails too (e.g. division by zero).
@@ -95,7 +105,11 @@ def export_document(
         "lookup_ids": lookup_ids(profile.get("identifiers"), params),
     }
     assert tuple(row) == KEY_FIELDS  # the document's leading fields, in export.py's order
-    columns = {**segment_columns(segments), **candidates(profile, params)}
+    columns = {
+        **segment_columns(segments),
+        **candidates(profile, params),
+        **probable_columns(probable),
+    }
     env = _Columns(columns, profile)
     _check_columns(rules, env)  # Spark's analysis fails on an unknown column for every row
     for field in params.allow_list:
@@ -159,6 +173,19 @@ def segment_columns(segments: Mapping[str, Any] | None) -> dict[str, Any]:
     out["segment_reasons"] = _list(out["segment_reasons"])
     out["segments_as_of"] = _utc(s.get("as_of", s.get("segments_as_of")))
     return out
+
+
+def probable_columns(probable: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The probable tier's fields of the profile's activity row (all null without one)."""
+    p = probable or {}
+    viewed = p.get("probable_last_viewed")
+    return {
+        "probable_recent_categories": _list(p.get("probable_recent_categories")),
+        "probable_last_viewed": None
+        if viewed is None
+        else {f: _utc(viewed.get(f)) for f in ("sku", "category", "at")},
+        "probable_confidence": _float(p.get("probable_confidence")),
+    }
 
 
 def _cart_line(line: Mapping[str, Any] | None) -> dict[str, Any]:

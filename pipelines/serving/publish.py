@@ -149,6 +149,7 @@ def sync_touched(
     *,
     params: ExportParams,
     segments: DataFrame | None = None,
+    probable: DataFrame | None = None,
     merges: DataFrame | None = None,
     exported_at: datetime | None = None,
     txn: Txn | None = None,
@@ -162,13 +163,14 @@ def sync_touched(
         touched_profiles: the changed rows of the profiles table (after its MERGE: with
             ``version`` and ``updated_at``), survivors of merges included.
         segments: the segments table, if any (``read_segments``), so nightly labels stay.
+        probable: the probable_activity table, if any (``read_probable``), likewise.
         merges: this batch's identity_merges rows (survivor_profile_id, merged_profile_id…).
         txn: the micro-batch's idempotent-write identity (replays write nothing twice).
     Returns:
         Gate reports per table and the cache push report.
     """
     spark = touched_profiles.sparkSession
-    export = build_export(touched_profiles, segments, params, exported_at).persist(
+    export = build_export(touched_profiles, segments, params, exported_at, probable).persist(
         StorageLevel.MEMORY_AND_DISK
     )
     add_missing_columns(spark, catalog.path(EXPORT_TABLE), _added(export))
@@ -226,6 +228,13 @@ def read_segments(catalog: Catalog, spark: SparkSession) -> DataFrame | None:
     return read_if_exists(spark, catalog.path("segments"))
 
 
+def read_probable(catalog: Catalog, spark: SparkSession) -> DataFrame | None:
+    """The probable_activity table when the catalog has one and it exists, else None."""
+    if "probable_activity" not in catalog.names():
+        return None
+    return read_if_exists(spark, catalog.path("probable_activity"))
+
+
 def read_merges(catalog: Catalog, spark: SparkSession) -> DataFrame | None:
     """The merges in force: ``identity_merges`` minus the ones ``identity_unmerges`` undid
     (an undone merge redirects nothing)."""
@@ -245,6 +254,7 @@ def publish_unmerge(
     *,
     params: ExportParams,
     segments: DataFrame | None = None,
+    probable: DataFrame | None = None,
     prefix: str | None = None,
 ) -> dict[str, Any]:
     """Undo a merge in the export and the cache: the redirect of ``merged_profile_id`` goes
@@ -261,4 +271,4 @@ def publish_unmerge(
             F.col(IDENTIFIERS_KEY) == F.lit(f"merged_profile:{merged_profile_id}"))
     cache.unredirect(redis_target, [merged_profile_id], prefix=prefix)
     return sync_touched(catalog, redis_target, profiles, params=params, segments=segments,
-                        prefix=prefix)
+                        probable=probable, prefix=prefix)

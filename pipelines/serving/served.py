@@ -113,7 +113,8 @@ class Composer:
             last_seen=state["last_seen"],
             last_contact_at=state["last_contact_at"],
         )
-        doc = export_document(profile, self.params, at, base.get("segments"))
+        doc = export_document(profile, self.params, at, base.get("segments"),
+                              base.get("probable"))
         if found.doc:
             # New identifiers reach lookup_ids when the Delta lane links them.
             doc["lookup_ids"] = json.loads(found.doc)["lookup_ids"]

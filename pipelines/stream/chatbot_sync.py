@@ -20,7 +20,7 @@ from pipelines.catalog import Catalog
 from pipelines.config import Conf
 from pipelines.gate import Txn
 from pipelines.serving.params import ExportParams
-from pipelines.serving.publish import read_segments, sync_touched
+from pipelines.serving.publish import read_probable, read_segments, sync_touched
 
 
 @dataclass(frozen=True)
@@ -52,13 +52,15 @@ class ChatbotSync:
             .load(catalog.path("profiles"))
             .where(F.col("last_batch") == run_id)
         )
-        segments = read_segments(catalog, spark)
-        if segments is not None:
-            # Only the touched profiles' snapshots: the export picks the latest per profile.
-            segments = segments.join(changed.select("profile_id"), "profile_id", "left_semi")
+        # Only the touched profiles' rows: the export picks the latest snapshot per profile.
+        segments, probable = (
+            None if table is None
+            else table.join(changed.select("profile_id"), "profile_id", "left_semi")
+            for table in (read_segments(catalog, spark), read_probable(catalog, spark))
+        )
         reports = sync_touched(
             catalog, self.conf, changed, params=self.params, segments=segments,
-            merges=merges, txn=txn,
+            probable=probable, merges=merges, txn=txn,
         )
         return reports["cache"].written
 

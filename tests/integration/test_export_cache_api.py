@@ -39,6 +39,7 @@ from tests.serving_data import (
     DAN,
     dan,
     people,
+    probable_df,
     profiles_df,
     segments_df,
     ts,
@@ -69,7 +70,8 @@ def served(spark, redis_conf, tmp_path_factory) -> Iterator[dict[str, Any]]:
     )
     params = ExportParams.from_conf(conf)
     export = build_export(
-        profiles_df(spark, people()), segments_df(spark), params, exported_at=AS_OF
+        profiles_df(spark, people()), segments_df(spark), params, exported_at=AS_OF,
+        probable=probable_df(spark),
     )
     merges = spark.createDataFrame(
         [(BOB, DAN, "device_id", "dev-dan", "e-merge", ts("2026-08-31T20:00:00"), None)],
@@ -392,6 +394,22 @@ def test_chatbot_answers_differ_because_of_the_profiles(api):
     assert cart.text.endswith(
         "In Ihrem Warenkorb liegen 1 Artikel im Wert von 199.00. Dazu passt oft etwas aus home."
     )
+
+
+def test_probable_activity_is_served_apart_and_only_asked_about(api):
+    from pipelines.chatbot.bot import ApiClient, ChatBot, converse
+
+    anna = get(api, "/v1/lookup/customer_id/C0000001").json()
+    assert anna["probable_last_viewed"] == {
+        "sku": "S-77", "category": "shoes", "at": "2026-08-31T09:00:00.000Z"}
+    assert (anna["probable_recent_categories"], anna["probable_confidence"]) == (
+        ["shoes", "toys"], 0.97)
+    assert "S-77" not in json.dumps(anna["cart"]) and "shoes" not in anna["recent_categories"]
+    carla = get(api, "/v1/lookup/email/carla@example.fr").json()
+    assert carla["probable_last_viewed"] is None  # consent withdrawn
+    client, bot = ApiClient(api, KEY), ChatBot()
+    assert converse(client, bot, "customer_id", "C0000001", "Hallo").text.endswith(
+        "Wie kann ich Ihnen heute helfen? Haben Sie sich S-77 aus shoes angesehen?")
 
 
 def test_chat_endpoint_and_page(api):

@@ -84,3 +84,39 @@ def test_no_profile_or_no_consent_gets_generic_answers():
 )
 def test_lookup_values_normalize_like_the_pipeline(id_type, value, normalized):
     assert normalize(id_type, value) == normalized
+
+
+# --- the probable tier: a question, never a fact ------------------------------------------------
+
+VIEWED = {"sku": "SKU-42", "category": "shoes", "at": "2026-09-01T10:00:00.000Z"}
+
+
+@pytest.mark.parametrize(
+    ("message", "asked"),
+    [
+        ("hello", True),  # greeting
+        ("ship it", True),  # a general question
+        ("can you help with my cart?", True),  # the cart is empty
+        ("where is my order", False),  # orders are strong facts only
+        ("I want to speak to a human", False),  # escalation
+    ],
+)
+def test_probable_activity_is_only_asked_about(message, asked):
+    p = profile(language="en", first_name="Ana", cart=[], probable_last_viewed=VIEWED,
+                probable_recent_categories=["shoes", "toys"], probable_confidence=0.92)
+    reply = ChatBot().reply(message, p)
+    assert ("Were you looking at SKU-42 in shoes?" in reply.text) is asked, reply.text
+    assert asked or "SKU-42" not in reply.text
+
+
+def test_probable_question_falls_back_to_the_newest_category_and_needs_consent():
+    p = profile(language="de", probable_recent_categories=["toys", "books"])
+    assert ChatBot().reply("hallo", p).text.endswith(
+        "Haben Sie sich etwas aus toys angesehen?")
+    assert ChatBot().reply("hello", profile(language="en", probable_last_viewed={
+        "sku": "SKU-7", "category": None})).text.endswith("Were you looking at SKU-7?")
+    masked = profile(personalization_allowed=False, probable_last_viewed=VIEWED)
+    assert "SKU-42" not in ChatBot().reply("hello", masked).text
+    full_cart = profile(language="en", cart=[{"sku": "SKU-1", "quantity": 1}], cart_value=5.0,
+                        probable_last_viewed=VIEWED)
+    assert "SKU-42" not in ChatBot().reply("help with my cart", full_cart).text

@@ -221,6 +221,10 @@ SEGMENTS_SCHEMA = (
     "churn_reasons array<string>, "
     "segment_reasons array<struct<segment:string,condition:string,kept:boolean>>"
 )
+PROBABLE_SCHEMA = (
+    "profile_id string, probable_confidence double, probable_recent_categories array<string>, "
+    "probable_last_viewed struct<sku:string,category:string,at:timestamp>"
+)
 BASE = datetime(2026, 8, 1, 10, 0, 0)
 TIMES = [BASE, BASE + timedelta(minutes=5), BASE + timedelta(microseconds=1999)]
 
@@ -263,8 +267,20 @@ identifiers = st.none() | st.dictionaries(
     ),  # fmt: skip
     max_size=4,
 )
+activity = st.none() | st.fixed_dictionaries(
+    {
+        "probable_confidence": st.none() | st.sampled_from([0.8, 0.85, 0.97]),
+        "probable_recent_categories": st.none() | st.lists(categories, max_size=3),
+        "probable_last_viewed": st.none()
+        | st.fixed_dictionaries(
+            {"sku": st.none() | st.sampled_from(["S1", "S9"]), "category": categories,
+             "at": opt_stamps}
+        ),
+    }
+)
 profile_fields = st.fixed_dictionaries(
     {
+        "probable": activity,  # the profile's probable_activity row (not a profile column)
         "identifiers": identifiers,
         "first_name": st.none() | words,
         "last_name": st.none() | words,
@@ -348,6 +364,13 @@ EXTRA_RULES = (
     ActionRule("csat", "NOT avg_csat >= 3 AND -orders_30d <= 0", "c", priority=3),
     ActionRule("cart_match", "array_contains(cart.category, complementary_category)", "m", 0),
     ActionRule(
+        "probable",
+        "probable_confidence >= 0.85 OR probable_last_viewed.category = 'toys'",
+        "",
+        priority=5,
+        hint_sql="concat_ws(',', probable_recent_categories, probable_last_viewed.sku)",
+    ),
+    ActionRule(
         "joined",
         "open_tickets >= 0",
         "",
@@ -417,23 +440,31 @@ def _batch(pool: list[tuple[dict, tuple]], size: int) -> list[tuple[dict, tuple]
 def test_export_document_equals_spark(spark, pool, size, params, with_segments, aware, exported_at):
     batch = _batch(pool, size)
     rows = [{**p, "profile_id": f"p_{i:016x}"} for i, (p, _) in enumerate(batch)]
+    activity = {r["profile_id"]: r.pop("probable") for r in rows}
     snaps = [{**s, "profile_id": f"p_{i:016x}"} for i, (_, ss) in enumerate(batch) for s in ss]
     profiles = profiles_df(spark, rows)
     segments = spark.createDataFrame(snaps, SEGMENTS_SCHEMA) if with_segments else None
-    out = build_export(profiles, segments, params=params, exported_at=exported_at)
+    # The same flag gives the probable_activity table: one Spark job per example either way.
+    probable = spark.createDataFrame(
+        [{**a, "profile_id": pid} for pid, a in activity.items() if a is not None],
+        PROBABLE_SCHEMA) if with_segments else None
+    out = build_export(profiles, segments, params=params, exported_at=exported_at,
+                       probable=probable)
     spark_docs = {r.profile_id: json.loads(r.document) for r in out.collect()}
     assert len(spark_docs) == len(rows)
     # The profile as the hot lane gets it: the row Spark read, through Row.asDict.
     for row in profiles.collect():
         profile = row.asDict(recursive=True)
         pid = profile["profile_id"]
-        latest = None
+        latest = mine = None
         if with_segments:
             own = [s for s in snaps if s["profile_id"] == pid]
             latest = max(own, key=lambda s: s["as_of"]) if own else None
+            mine = activity[pid]
         stamp = exported_at
         if aware is not None:
-            profile, latest, stamp = (_aware(x, aware) for x in (profile, latest, exported_at))
-        got = export_document(profile, params, stamp, latest)
+            profile, latest, mine, stamp = (
+                _aware(x, aware) for x in (profile, latest, mine, exported_at))
+        got = export_document(profile, params, stamp, latest, mine)
         assert list(got) == [*KEY_FIELDS, *params.allow_list]
         assert got == spark_docs[pid], pid

@@ -127,3 +127,41 @@ def test_export_reads_the_real_profile_schema(spark):
     )
     assert row.lookup_ids == {"email": [hmac_hex("k", "ana@example.com")]}
     assert row.as_of == ts("2026-09-01T00:00:00") and row.profile_version == 1
+
+
+def test_probable_fields_reach_the_document_and_the_hot_lanes_render(spark):
+    """The probable_activity row is published apart from the strong fields, and the base the
+    hot lane renders from carries it: a render of the base alone gives the same fields."""
+    from pipelines.serving.served import Composer, Found
+
+    rows = [event("v1", "product_view", "2026-08-31T10:00:00", profile="p_0000000000000001",
+                  sku="S1", category="shoes")]
+    states = finalize(fold_events(events_df(spark, rows)), ts("2026-09-01T00:00:00"))
+    profiles = states.withColumns({"identifiers": F.lit(None).cast("map<string,array<string>>"),
+                                   "version": F.lit(1).cast("bigint"),
+                                   "updated_at": F.lit(NOW)})
+    probable = spark.createDataFrame(
+        [("p_0000000000000001", 0.97, ["toys", "books"], ("S9", "toys", ts("2026-08-30T09:00:00")),
+          2, ["p_00000000000000a1"], NOW),
+         ("p_00000000000000ff", 0.9, ["home"], None, 1, ["p_00000000000000a2"], NOW)],
+        "profile_id string, probable_confidence double, probable_recent_categories "
+        "array<string>, probable_last_viewed struct<sku:string,category:string,at:timestamp>, "
+        "anonymous_ids bigint, anonymous_profile_ids array<string>, updated_at timestamp")
+    fields = ("probable_recent_categories", "probable_last_viewed", "probable_confidence")
+    params = ExportParams(allow_list=("recent_categories", *fields))
+    row = build_export(profiles, params=params, exported_at=NOW, probable=probable).collect()[0]
+    doc = json.loads(row.document)
+    assert {f: doc[f] for f in ("recent_categories", *fields)} == {
+        "recent_categories": ["shoes"],  # the strong profile's own, untouched
+        "probable_recent_categories": ["toys", "books"],
+        "probable_last_viewed": {"sku": "S9", "category": "toys",
+                                 "at": "2026-08-30T09:00:00.000Z"},
+        "probable_confidence": 0.97,
+    }
+    found = Found(doc=b"", updated_s=0.0, profile_id=row.profile_id, source="hot",
+                  base_version=1, base=row.base_state)
+    rendered = json.loads(Composer(params).render(found, [], NOW.timestamp()))
+    assert {f: rendered[f] for f in fields} == {f: doc[f] for f in fields}
+    # Without the table (or a row) the fields are null; the profile is exported all the same.
+    alone = json.loads(build_export(profiles, params=params).collect()[0].document)
+    assert [alone[f] for f in fields] == [None, None, None]

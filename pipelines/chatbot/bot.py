@@ -140,7 +140,6 @@ class ChatBot:
             )
         return lines
 
-
     @staticmethod
     def _probable(language: str, p: dict[str, Any]) -> list[str]:
         """The soft suggestion from the probable tier, if the profile carries any."""

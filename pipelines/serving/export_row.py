@@ -24,11 +24,7 @@ from functools import cmp_to_key, lru_cache
 from typing import Any
 
 from pipelines.config import ConfigError
-from pipelines.serving.export_fields import (
-    KEY_FIELDS,
-    OPTIONAL_FIELDS,
-    SEGMENT_COLUMNS,
-)
+from pipelines.serving.export_fields import KEY_FIELDS, OPTIONAL_FIELDS, SEGMENT_COLUMNS
 from pipelines.serving.hashing import hmac_hex
 from pipelines.serving.params import ActionRule, ExportParams
 from pipelines.serving.sql_rules import (

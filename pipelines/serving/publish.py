@@ -221,18 +221,21 @@ def delete_merged(catalog: Catalog, spark: SparkSession, merged_ids: list[str]) 
     DeltaTable.forPath(spark, path).delete(F.col(EXPORT_KEY).isin(merged_ids))
 
 
-def read_segments(catalog: Catalog, spark: SparkSession) -> DataFrame | None:
-    """The nightly segments table when the catalog has one and it exists, else None."""
-    if "segments" not in catalog.names():
+def _cataloged(catalog: Catalog, spark: SparkSession, table: str) -> DataFrame | None:
+    """``table`` when the catalog has it and it exists, else None."""
+    if table not in catalog.names():
         return None
-    return read_if_exists(spark, catalog.path("segments"))
+    return read_if_exists(spark, catalog.path(table))
+
+
+def read_segments(catalog: Catalog, spark: SparkSession) -> DataFrame | None:
+    """The nightly segments table, if any."""
+    return _cataloged(catalog, spark, "segments")
 
 
 def read_probable(catalog: Catalog, spark: SparkSession) -> DataFrame | None:
-    """The probable_activity table when the catalog has one and it exists, else None."""
-    if "probable_activity" not in catalog.names():
-        return None
-    return read_if_exists(spark, catalog.path("probable_activity"))
+    """The probable_activity table, if any."""
+    return _cataloged(catalog, spark, "probable_activity")
 
 
 def read_merges(catalog: Catalog, spark: SparkSession) -> DataFrame | None:

@@ -38,6 +38,7 @@ from pipelines.hot import overlay
 from pipelines.hot.resolve import Resolver
 
 log = logging.getLogger("profilake.hot")
+TOPIC_METADATA_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,27 @@ class HotLane:
             group_instance_id=s.instance_id,
         )
         self.consumer.subscribe(list(s.topics), listener=Seek())
+        self._await_topic_metadata()
+
+    def _await_topic_metadata(self, timeout_s: float = TOPIC_METADATA_WAIT_S) -> None:
+        """Fetch every subscribed topic's partitions before the group's first join.
+
+        kafka-python joins on the first poll, usually before its metadata request for the
+        subscribed topics returns; the leader then assigns none of their partitions ("No
+        partition metadata for topic") and only the rebalance after the next metadata refresh
+        heals that. Seen once stalling here: 0 records read in 60 s. A topic that does not
+        exist after ``timeout_s`` is picked up when it appears (metadata refresh, 5 minutes)."""
+        deadline = time.monotonic() + timeout_s
+        missing = list(self.settings.topics)
+        while True:
+            missing = [t for t in missing if not self.consumer.partitions_for_topic(t)]
+            if not missing:
+                return
+            if time.monotonic() >= deadline:
+                log.warning("hot lane: no partitions for %s yet; reading them once they exist",
+                            ", ".join(missing))
+                return
+            time.sleep(0.5)
 
     # -- the loop ------------------------------------------------------------------------------
 

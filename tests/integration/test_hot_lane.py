@@ -154,3 +154,27 @@ def test_two_lanes_serve_each_event_at_once_and_agree_when_drained(spark, lanes)
         own = {"profile_version", "exported_at"}
         assert {k: v for k, v in drained.items() if k in delta and k not in own} == {
             k: v for k, v in delta.items() if k not in own}
+
+
+def test_first_join_assigns_a_just_created_topics_partitions(base_conf, kafka_broker,
+                                                             redis_conf, caplog):
+    """kafka-python's first join can beat its metadata request; a leader that does not know
+    the topic yet assigns nothing and logs "No partition metadata". The lane fetches the
+    topics' partitions before it joins, so its first assignment holds all of them."""
+    from pipelines.services.kafka import create_topic
+
+    topic = create_topic(kafka_broker, f"test.hotjoin.{uuid.uuid4().hex[:8]}", partitions=2)
+    conf = overridden(base_conf, {"streaming.topics": [topic],
+                                  "cache.prefix": f"j{uuid.uuid4().hex[:8]}",
+                                  "hot.group_id": f"hot-{uuid.uuid4().hex[:8]}"})
+    lane = HotLane(conf)
+    caplog.set_level("WARNING", logger="kafka")
+    lane._connect()
+    try:
+        deadline = time.monotonic() + 20
+        while not lane.consumer.assignment() and time.monotonic() < deadline:
+            lane.consumer.poll(timeout_ms=100)
+        assert {tp.partition for tp in lane.consumer.assignment()} == {0, 1}
+        assert "No partition metadata" not in caplog.text
+    finally:
+        lane.consumer.close(autocommit=False)

@@ -3,9 +3,10 @@ real API starts an undo (``UndoJobs.command``). The real job re-resolves and re-
 lakehouse in Spark and is tested end to end in tests/integration/test_unmerge.py; the console
 test checks the page, the real endpoints and the child-process polling around it.
 
-Usage: ``python tests/undo_stand_in.py <identity_unmerges uri> --merge ID --by WHO --reason R``.
-Waits a moment (so the first poll sees ``running``), then records the undo the way the real
-job's last step does: one ``identity_unmerges`` row, written with delta-rs.
+Usage: ``python tests/undo_stand_in.py <identity_unmerges uri> [--sleep S] [--fail LINE] --merge
+ID --by WHO --reason R``. Waits a moment (so the first poll sees ``running``), then records the
+undo the way the real job's last step does: one ``identity_unmerges`` row, written with
+delta-rs — or, with ``--fail``, prints LINE and exits 1 as the job does when it refuses.
 """
 
 from __future__ import annotations
@@ -22,8 +23,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--merge", required=True)
     parser.add_argument("--by", required=True)
     parser.add_argument("--reason", required=True)
+    parser.add_argument("--sleep", type=float, default=1.0)
+    parser.add_argument("--fail")
     args = parser.parse_args(argv)
-    time.sleep(1.0)
+    time.sleep(args.sleep)
+    if args.fail:
+        print(args.fail, flush=True)
+        return 1
     record_undo(args.unmerges_uri, args.merge, args.by, args.reason)
     return 0
 

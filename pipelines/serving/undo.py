@@ -6,8 +6,7 @@
   a child process on the API's conf; 202 with an ``undo_id``. One undo runs at a time (409
   while one runs), 409 for a merge already undone, 404 for an unknown one.
 - ``GET /v1/undos/{undo_id}`` (admin key): running, done, or failed with the job's last error
-  line. Undo ids live in this API process: a restart forgets them (``identity_unmerges`` keeps
-  every finished undo).
+  line; any API process on the same conf answers (``UndoJobs`` keeps undos as files).
 
 Both tables are read with delta-rs on every request (no JVM): an audit table of merges is
 small next to the profiles, and an agent asks rarely.
@@ -15,13 +14,15 @@ small next to the profiles, and an agent asks rarely.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
 import sys
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,40 +48,42 @@ def load_admin_keys(conf: Conf) -> list[str]:
     return keys
 
 
-@dataclass
-class _Undo:
-    undo_id: str
-    merge_id: str
-    child: subprocess.Popen
-    log: Path
-
-    def state(self) -> dict[str, Any]:
-        code = self.child.poll()
-        status = "running" if code is None else "done" if code == 0 else "failed"
-        error = None
-        if status == "failed":
-            lines = [ln for ln in self.log.read_text(errors="replace").splitlines() if ln.strip()]
-            mine = [ln for ln in lines if ln.startswith("profilake-unmerge:")]
-            error = (mine or lines or [f"exit code {code}"])[-1]
-        return {"undo_id": self.undo_id, "merge_id": self.merge_id, "status": status,
-                "error": error}
-
-
 class Busy(RuntimeError):
     """An undo is already running."""
 
 
+def _running(pid: int, undo_id: str) -> bool:
+    """Whether ``pid`` is still the undo's child (its command line names the undo id, so a
+    reused pid does not count)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return undo_id.encode() in cmdline
+
+
+def _last_error(log: Path, fallback: str) -> str:
+    lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()] \
+        if log.exists() else []
+    mine = [ln for ln in lines if ln.startswith("profilake-unmerge:")]
+    return (mine or lines or [fallback])[-1]
+
+
 @dataclass
 class UndoJobs:
-    """The undo child processes of this API process; one runs at a time."""
+    """The undos started through the API, as files under ``log_dir`` — so every API worker
+    and a restarted API answer for them. Per undo: ``<undo_id>.json`` (merge, child pid, who,
+    when), ``<undo_id>.log`` (the job's output) and, once the API process that started it saw
+    it end, ``<undo_id>.exit`` (its exit code). Status rule: an exit code says done (0) or
+    failed; without one, a live child is running; a child that ended unwatched (its API
+    process stopped first) is done when ``identity_unmerges`` holds the merge, else failed.
+    One undo runs at a time across all API processes (a file lock guards the start)."""
 
     conf: Conf
     log_dir: Path
     # What runs an undo; the arguments below are appended. Only the agent console's test
     # points it elsewhere, to keep its browser flow off a Spark job tested on its own.
     command: tuple[str, ...] = (sys.executable, "-m", "jobs.unmerge")
-    _jobs: dict[str, _Undo] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def from_conf(cls, conf: Conf) -> UndoJobs:
@@ -88,26 +91,67 @@ class UndoJobs:
 
     def start(self, mid: str, by: str) -> dict[str, Any]:
         """Start ``profilake-unmerge --merge mid``; raises ``Busy`` while another runs."""
-        with self._lock:
-            if any(j.child.poll() is None for j in self._jobs.values()):
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_dir / ".start.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if any(state["status"] == "running" for state in self.started()):
                 raise Busy("an undo is already running")
             undo_id = f"u_{uuid.uuid4().hex[:16]}"
-            self.log_dir.mkdir(parents=True, exist_ok=True)
             dumped = self.log_dir / f"{undo_id}.conf.json"
             dumped.write_text(json.dumps(self.conf.to_dict()), encoding="utf-8")
-            log = self.log_dir / f"{undo_id}.log"
             cmd = [*self.command, "--merge", mid, "--by", by,
                    "--reason", f"POST /v1/merges/{mid}/undo ({undo_id})"]
             env = {**os.environ, CONF_JSON_ENV: str(dumped), "PROFILAKE_ENV": self.conf.env}
-            with open(log, "wb") as out:
+            with open(self.log_dir / f"{undo_id}.log", "wb") as out:
                 child = subprocess.Popen(cmd, env=env, cwd=str(self.conf.project_dir),
                                          stdout=out, stderr=subprocess.STDOUT)
-            self._jobs[undo_id] = _Undo(undo_id, mid, child, log)
-            return self._jobs[undo_id].state()
+            record = {"undo_id": undo_id, "merge_id": mid, "pid": child.pid, "by": by,
+                      "started_at": datetime.now(UTC).isoformat()}
+            self._write(f"{undo_id}.json", json.dumps(record))
+        threading.Thread(target=self._reap, args=(undo_id, child), daemon=True).start()
+        return self._state(record)
+
+    def _write(self, name: str, text: str) -> None:
+        # Readers in other processes see the whole file or none (rename is atomic).
+        part = self.log_dir / f".{name}.part"
+        part.write_text(text, encoding="utf-8")
+        part.replace(self.log_dir / name)
+
+    def _reap(self, undo_id: str, child: subprocess.Popen) -> None:
+        self._write(f"{undo_id}.exit", str(child.wait()))
 
     def get(self, undo_id: str) -> dict[str, Any] | None:
-        job = self._jobs.get(undo_id)
-        return None if job is None else job.state()
+        path = self.log_dir / f"{undo_id}.json"
+        if not path.exists():
+            return None
+        return self._state(json.loads(path.read_text(encoding="utf-8")))
+
+    def started(self) -> list[dict[str, Any]]:
+        """Every undo started through the API on this conf, oldest first, with its status."""
+        # u_<16 hex>.json, not the u_<16 hex>.conf.json beside it.
+        paths = self.log_dir.glob("u_" + "?" * 16 + ".json") if self.log_dir.exists() else []
+        records = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+        return [self._state(r) for r in sorted(records, key=lambda r: r["started_at"])]
+
+    def _state(self, record: dict[str, Any]) -> dict[str, Any]:
+        undo_id = record["undo_id"]
+        exit_file = self.log_dir / f"{undo_id}.exit"
+        log = self.log_dir / f"{undo_id}.log"
+        error = None
+        if exit_file.exists():
+            code = int(exit_file.read_text(encoding="utf-8"))
+            status = "done" if code == 0 else "failed"
+            if code:
+                error = _last_error(log, f"exit code {code}")
+        elif _running(record["pid"], undo_id):
+            status = "running"
+        elif record["merge_id"] in MergeLog.from_catalog(Catalog(self.conf)).undone():
+            status = "done"
+        else:
+            status = "failed"
+            error = _last_error(log, "the undo ended while no API process watched it")
+        return {"undo_id": undo_id, "merge_id": record["merge_id"], "status": status,
+                "error": error, "by": record["by"], "started_at": record["started_at"]}
 
 
 def add_merge_routes(app: Any, conf: Conf, authorized: Any, admin: Any) -> None:
@@ -148,8 +192,8 @@ def add_merge_routes(app: Any, conf: Conf, authorized: Any, admin: Any) -> None:
     @app.get("/v1/undos/{undo_id}", dependencies=[Depends(admin)], tags=["merges"],
              responses={401: {}, 403: {}, 404: {}})
     async def undo_state(undo_id: str = PathParam(pattern=UNDO_ID_PATTERN)) -> dict[str, Any]:
-        """An undo started by this API process: running, done or failed (with the error)."""
-        state = jobs.get(undo_id)
+        """An undo started through the API: running, done or failed (with the error)."""
+        state = await run_in_threadpool(jobs.get, undo_id)
         if state is None:
-            raise HTTPException(404, f"no undo {undo_id} in this API process")
+            raise HTTPException(404, f"no undo {undo_id}")
         return state

@@ -276,7 +276,7 @@ def _merge_row(merge: str) -> str:
 
 
 def _undos_started(served: Served) -> list[str]:
-    return [u.merge_id for u in served.undos._jobs.values()]
+    return [u["merge_id"] for u in served.undos.started()]
 
 
 def test_undo_needs_an_admin_key_then_shows_the_merge_undone(page, served, base_conf):
@@ -300,7 +300,7 @@ def test_undo_needs_an_admin_key_then_shows_the_merge_undone(page, served, base_
     assert _undos_started(served) == [DAN_MERGE]
     # --by names the admin key by the first 8 hex digits of its SHA-256, never the key itself.
     by = "api-key:" + hashlib.sha256(ADMIN.encode()).hexdigest()[:8]
-    assert [u.child.args[-3] for u in served.undos._jobs.values()] == [by]
+    assert [u["by"] for u in served.undos.started()] == [by]
     assert page.text(_merge_row(DAN_MERGE)).endswith("undone")
 
     shot = page.screenshot(Path(base_conf.path("paths.root")) / "artifacts" / "console.png")

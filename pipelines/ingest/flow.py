@@ -34,16 +34,14 @@ from pipelines.gate.quarantine import REASON, quarantine
 from pipelines.gate.summary import quarantine_by_reason
 from pipelines.identity.graph import observations_from_events
 from pipelines.identity.params import IdentityParams
-from pipelines.identity.probable import ProbableParams, probable_links
-from pipelines.identity.probable_activity import probable_activity
+from pipelines.identity.probable import ProbableParams
+from pipelines.identity.probable_refresh import refresh_probable
 from pipelines.identity.resolve import resolve
-from pipelines.identity.schemas import PROBABLE_ACTIVITY, PROBABLE_LINKS, empty_links
+from pipelines.identity.schemas import empty_links
 from pipelines.identity.small_batch import resolve_small
 from pipelines.identity.store import (
     identity_params,
     write_identity,
-    write_probable_activity,
-    write_probable_links,
 )
 from pipelines.ingest.dedupe import dedupe_events
 from pipelines.ingest.landing import list_files, new_files, read_bronze
@@ -55,10 +53,10 @@ from pipelines.ingest.normalize.social import record_count as social_records
 from pipelines.ingest.normalize.tickets import normalize_tickets
 from pipelines.ingest.normalize.web import normalize_web
 from pipelines.ingest.sources import SOURCES, Source
-from pipelines.ingest.watermarks import read_watermark, write_watermark
 from pipelines.profiles.build import NO_PROFILE, build_profiles, events_with_profiles
 from pipelines.profiles.state import FoldParams
 from pipelines.profiles.store import write_profiles
+from pipelines.watermarks import changed_since, read_watermark, write_watermark
 
 NORMALIZERS: dict[str, Callable[[DataFrame, Rules], Normalized]] = {
     "crm": normalize_crm,
@@ -122,22 +120,6 @@ def rules_from_conf(conf: Conf) -> Rules:
 
 def _read(spark: SparkSession, catalog: Catalog, table: str) -> DataFrame | None:
     return read_if_exists(spark, catalog.path(table))
-
-
-def _changed_since(
-    spark: SparkSession, catalog: Catalog, stage: str
-) -> tuple[DataFrame, DataFrame, str] | None:
-    """(events, identity_links, their versions) when both exist and changed since ``stage``
-    last ran (its watermark holds the versions it read), else None: nothing to redo."""
-    inputs = (
-        f"events={table_version(spark, catalog.path('events'))},"
-        f"links={table_version(spark, catalog.path('identity_links'))}"
-    )
-    events = _read(spark, catalog, "events")
-    links = _read(spark, catalog, "identity_links")
-    if events is None or links is None or read_watermark(spark, catalog, stage) == inputs:
-        return None
-    return events, links, inputs
 
 
 def land_to_bronze(
@@ -306,30 +288,11 @@ def link_probable(
     now: datetime,
     report: IngestReport,
 ) -> None:
-    """Recompute the probable tier from the whole event log and the current strong links
-    when either changed since the last run (docs/identity.md, "Probable links"). Switched
-    off, nothing is computed, and a table left from earlier runs is emptied so no stale
-    link is read."""
-    if not params.enabled:
-        if _read(spark, catalog, "identity_probable_links") is not None:
-            write_probable_links(catalog, spark.createDataFrame([], PROBABLE_LINKS))
-        if _read(spark, catalog, "probable_activity") is not None:
-            write_probable_activity(catalog, spark.createDataFrame([], PROBABLE_ACTIVITY))
-        return
-    changed = _changed_since(spark, catalog, "probable")
-    if changed is None:
-        return
-    events, links, inputs = changed
-    probable = probable_links(observations_from_events(events), links, identity, params,
-                              now=now).cache()
-    report.probable_links = probable.count()
-    write_probable_links(catalog, probable)
-    activity = probable_activity(events, probable, params, now=now).cache()
-    report.probable_profiles = activity.count()
-    write_probable_activity(catalog, activity)
-    activity.unpersist()
-    probable.unpersist()
-    write_watermark(spark, catalog, "probable", inputs, now)
+    """The probable tier after the strong links (``probable_refresh``), its counts reported."""
+    refreshed = refresh_probable(spark, catalog, identity, params, now)
+    if refreshed is not None:
+        report.probable_links = refreshed.links
+        report.probable_profiles = refreshed.profiles
 
 
 def quarantine_unassigned(
@@ -369,7 +332,7 @@ def rebuild_profiles(
 ) -> None:
     """Rebuild every profile when the event log or the links changed since the last build.
     ``identity`` (deny-list, never-link rules) decides which identifiers place a record."""
-    changed = _changed_since(spark, catalog, "profiles")
+    changed = changed_since(spark, catalog, "profiles")
     if changed is None:
         return
     events, links, inputs = changed

@@ -105,7 +105,7 @@ def _previous_erasure(spark: SparkSession, catalog: Catalog, key: str) -> dateti
 
 
 def _watermarks_before(spark: SparkSession, catalog: Catalog) -> dict[str, Any]:
-    from pipelines.ingest.watermarks import read_watermark
+    from pipelines.watermarks import read_watermark
 
     return {
         "events": table_version(spark, catalog.path("events")),
@@ -123,7 +123,7 @@ def _move_watermarks(spark: SparkSession, catalog: Catalog, before: dict[str, An
     the whole log (a replay changes nothing, docs/identity.md)."""
     from delta.tables import DeltaTable
 
-    from pipelines.ingest.watermarks import write_watermark
+    from pipelines.watermarks import write_watermark
 
     events = table_version(spark, catalog.path("events"))
     links = table_version(spark, catalog.path("identity_links"))

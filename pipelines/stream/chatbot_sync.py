@@ -52,6 +52,19 @@ class ChatbotSync:
             .load(catalog.path("profiles"))
             .where(F.col("last_batch") == run_id)
         )
+        return self._publish(spark, catalog, changed, merges, txn)
+
+    def publish_profiles(self, spark: SparkSession, catalog: Catalog,
+                         profile_ids: tuple[str, ...], txn: Txn) -> int:
+        """Publish these profiles again as they stand (e.g. their probable activity changed);
+        returns the rows the cache accepted."""
+        ids = spark.createDataFrame([(p,) for p in profile_ids], "profile_id string")
+        profiles = spark.read.format("delta").load(catalog.path("profiles"))
+        return self._publish(spark, catalog, profiles.join(ids, "profile_id", "left_semi"),
+                             None, txn)
+
+    def _publish(self, spark: SparkSession, catalog: Catalog, changed: DataFrame,
+                 merges: DataFrame | None, txn: Txn) -> int:
         # Only the touched profiles' rows: the export picks the latest snapshot per profile.
         segments, probable = (
             None if table is None

@@ -85,6 +85,7 @@ from pipelines.stream.chatbot_sync import ChatbotSync
 from pipelines.stream.faults import Faults
 from pipelines.stream.offsets import batch_end_offsets, checkpoint_end_offsets
 from pipelines.stream.parse import classify_records, dedupe_batch, invalid_records, valid_events
+from pipelines.stream.probable_sync import ProbableSync
 from pipelines.stream.settings import StreamSettings, fold_params
 from pipelines.stream.txn import committed_txn_version, with_retries
 
@@ -121,6 +122,7 @@ class StreamContext:
     fold: FoldParams = field(default_factory=FoldParams)
     faults: Faults = field(default_factory=Faults.from_env)
     chatbot: ChatbotSync | None = None
+    probable: ProbableSync | None = None
     on_batch: Callable[[dict[str, Any]], None] | None = None
     _profiles_ready: bool = False
     _never_link_version: int | None = None
@@ -138,6 +140,7 @@ class StreamContext:
             identity=IdentityParams.from_conf(conf),
             fold=fold_params(conf),
             chatbot=ChatbotSync.from_conf(conf),
+            probable=ProbableSync.from_conf(conf),
             on_batch=on_batch,
         )
 
@@ -280,6 +283,11 @@ def _apply(batch_df: DataFrame, batch_id: int, ctx: StreamContext) -> dict[str, 
         clock.lap("events")
         ctx.faults.reached("events", batch_id)
 
+        if ctx.probable is not None and ctx.probable.due():
+            _refresh_probable(spark, ctx, committed_at, Txn(f"{query}/probable", batch_id),
+                              retried)
+        clock.lap("probable")
+
         lag = _lag(new, committed_at) if new_events else {}
         metrics = {
             "query_name": query,
@@ -317,6 +325,21 @@ def _apply(batch_df: DataFrame, batch_id: int, ctx: StreamContext) -> dict[str, 
     finally:
         for df in cached:
             df.unpersist()
+
+
+def _refresh_probable(spark: SparkSession, ctx: StreamContext, now: datetime, txn: Txn,
+                      retried: Callable[[str, Callable[[], Any]], Any]) -> None:
+    """The probable tier from the log as it now stands (this batch's events included), and
+    the profiles whose probable activity changed published again (``probable_sync``)."""
+    refreshed = retried("probable", lambda: ctx.probable.refresh(
+        spark, ctx.catalog, ctx.identity, now))
+    if refreshed is None:
+        return
+    log.info("%s probable tier: %d links, %d profiles with activity, %d changed",
+             txn.app_id, refreshed.links, refreshed.profiles, len(refreshed.changed_profiles))
+    if ctx.chatbot is not None and refreshed.changed_profiles:
+        retried("probable publish", lambda: ctx.chatbot.publish_profiles(
+            spark, ctx.catalog, refreshed.changed_profiles, txn))
 
 
 def _committed(spark: SparkSession, path: str, query: str, batch_id: int) -> bool:

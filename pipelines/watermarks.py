@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.catalog import Catalog
-from pipelines.gate.delta_io import ensure_table
+from pipelines.gate.delta_io import ensure_table, read_if_exists, table_version
 
 SCHEMA = "stage string, watermark string, updated_at timestamp"
 
@@ -43,3 +43,19 @@ def write_watermark(
         .whenNotMatchedInsertAll()
         .execute()
     )
+
+
+def changed_since(
+    spark: SparkSession, catalog: Catalog, stage: str
+) -> tuple[DataFrame, DataFrame, str] | None:
+    """(events, identity_links, their versions) when both exist and changed since ``stage``
+    last ran (its watermark holds the versions it read), else None: nothing to redo."""
+    inputs = (
+        f"events={table_version(spark, catalog.path('events'))},"
+        f"links={table_version(spark, catalog.path('identity_links'))}"
+    )
+    events = read_if_exists(spark, catalog.path("events"))
+    links = read_if_exists(spark, catalog.path("identity_links"))
+    if events is None or links is None or read_watermark(spark, catalog, stage) == inputs:
+        return None
+    return events, links, inputs

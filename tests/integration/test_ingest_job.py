@@ -304,18 +304,18 @@ def test_the_stream_gives_the_batchs_probable_tier_and_publishes_its_changes(
         F.col("event_id").isin([r.event_id for r in held.collect()]).alias("_held"),
     )
     ctx = StreamContext.from_conf(conf)
+    # The first batch publishes nothing (saves exporting ~1,000 profiles): whatever the second
+    # publishes for the customer, whose profile it does not touch, is the refresh's doing.
+    chatbot, ctx.chatbot = ctx.chatbot, None
     first = process_batch(envelopes.where(~F.col("_held")).drop("_held"), 0, ctx)
     assert first["new_events"] == events.count() - 1
-
-    def served():
-        return _table(spark, conf, "chatbot_export").where(
-            F.col("profile_id") == activity.profile_id).first().probable_last_viewed
-
-    served_before = served()
+    mine = F.col("profile_id") == activity.profile_id
+    before = _table(spark, conf, "probable_activity").where(mine).first()
+    assert before is None or before.probable_last_viewed != activity.probable_last_viewed
+    ctx.chatbot = chatbot
     second = process_batch(envelopes.where(F.col("_held")).drop("_held"), 1, ctx)
     assert second["new_events"] == 1
-    customer = _table(spark, conf, "profiles").where(
-        F.col("profile_id") == activity.profile_id).first()
+    customer = _table(spark, conf, "profiles").where(mine).first()
     assert customer.last_batch == f"{ctx.settings.query_name}:0"  # batch 1 left it alone
 
     def without_time(name: str, c: Conf):
@@ -327,4 +327,5 @@ def test_the_stream_gives_the_batchs_probable_tier_and_publishes_its_changes(
         stream, batch = without_time(name, conf), without_time(name, batch_conf)
         assert stream.count() == batch.count() > 0, name
         assert stream.exceptAll(batch).isEmpty() and batch.exceptAll(stream).isEmpty(), name
-    assert served() == activity.probable_last_viewed != served_before
+    served = _table(spark, conf, "chatbot_export").where(mine).first()
+    assert served.probable_last_viewed == activity.probable_last_viewed

@@ -13,7 +13,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from pipelines.config import load_conf
+from pipelines.config import load_conf, relocated
 from pipelines.ingest.flow import IngestReport, run_ingest
 from pipelines.ingest.sources import SOURCES
 from pipelines.session import get_spark
@@ -25,8 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", default=None, help="config environment (default: local)")
     parser.add_argument("--sources", nargs="*", default=list(SOURCES), choices=list(SOURCES))
     parser.add_argument("--skip-profiles", action="store_true", help="stop after identity")
+    parser.add_argument("--root", help="override paths.root (and every path under it)")
     args = parser.parse_args(argv)
     conf = load_conf(args.env)
+    if args.root:
+        conf = relocated(conf, args.root)
     spark = get_spark(conf, "profilake-ingest-batch")
     now = datetime.now(UTC).replace(tzinfo=None)
     try:

@@ -15,6 +15,7 @@ Every outcome is appended to the ``validation_results`` table and, in full, as a
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -187,6 +188,8 @@ def _mostly_failures(suite: Suite, counts: dict[str, int]) -> list[str]:
     return failures
 
 
+log = logging.getLogger("profilake.gate")
+
 RESULTS_SCHEMA = (
     "run_id string, table_name string, validated_at timestamp, success boolean, "
     "rows_in long, rows_written long, rows_quarantined long, failures array<string>, "
@@ -212,9 +215,16 @@ def deferred_results(catalog: Catalog, txn: Txn | None) -> Iterator[None]:
         raise
     finally:
         _DEFERRED.reset(token)
-        if rows:
-            spark = SparkSession.getActiveSession()
-            _append_results(spark, catalog, rows, None if failed else txn, "batch")
+        if rows and not failed:
+            _append_results(SparkSession.getActiveSession(), catalog, rows, txn, "batch")
+        elif rows:
+            # Whatever broke the block (a full or read-only disk) may break this append too:
+            # the block's own error is the one to report.
+            try:
+                _append_results(SparkSession.getActiveSession(), catalog, rows, None, "batch")
+            except Exception as exc:  # noqa: BLE001
+                log.warning("validation results of the failed attempt not recorded: %s",
+                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
 
 def _record(

@@ -46,6 +46,7 @@ from pipelines.events.producer import Message, synthetic_population
 from pipelines.stream.faults import EXIT_STATUS, FAULT_AFTER_ENV, FAULT_DIR_ENV
 from pipelines.stream.offsets import parse_offsets_file
 from tests.broker_faults import ChunkedProducer, restart_broker
+from tests.disk_faults import fill, own_disk
 from tests.stream_oracle import counted, identifier_keys, people
 
 pytestmark = pytest.mark.integration
@@ -185,44 +186,13 @@ def _stop_cleanly(root: Path, topic: str, log: Path, sig: signal.Signals,
     assert "KeyboardInterrupt" not in said, said[-2000:]
 
 
-@contextlib.contextmanager
-def own_disk(path: Path, size_mb: int = 2048):
-    """A tmpfs of its own mounted at ``path`` (the lakehouse), which a test may fill; yields
-    whether it could be mounted (root only)."""
-    path.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs",
-                              str(path)], capture_output=True).returncode == 0
-    try:
-        yield mounted
-    finally:
-        if mounted:
-            subprocess.run(["umount", "-l", str(path)], check=True)
-
-
-def _fill(disk: Path) -> Path:
-    """Take every free byte of the file system holding ``disk``; returns the ballast file."""
-    ballast = disk / "ballast"
-    with open(ballast, "wb", buffering=0) as f:  # unbuffered: nothing left for close()
-        stat = os.statvfs(disk)
-        # The running job writes too: leave it a margin, then take the rest in ever smaller
-        # pieces until the file system refuses.
-        with contextlib.suppress(OSError):
-            os.posix_fallocate(f.fileno(), 0, max(0, stat.f_bavail * stat.f_frsize - 2**22))
-        f.seek(0, os.SEEK_END)
-        for piece in (2**20, 2**12):
-            with contextlib.suppress(OSError):
-                while True:
-                    f.write(b"\0" * piece)
-    return ballast
-
-
 def _fail_on_full_disk(root: Path, topic: str, log: Path) -> None:
     """The lakehouse's disk fills up under a running job: it must stop with exit 1 and one line
     naming the problem (not hang, not half-apply); the disk is then freed for the next run."""
     job = StreamProcess.start(root, topic, log)
     job.wait_for_start(START_TIMEOUT_S)
     size = log.stat().st_size
-    ballast = _fill(root / "lakehouse")
+    ballast = fill(root / "lakehouse")
     try:
         assert job.wait_exit(START_TIMEOUT_S) == 1, f"no failure on a full disk; see {log}"
     finally:

@@ -41,6 +41,8 @@ from pipelines.gate.quarantine import FAILED, REASON, quarantine
 from pipelines.gate.suites import Suite, load_suite
 from pipelines.gate.validate import validate
 
+log = logging.getLogger("profilake.gate")
+
 __all__ = ["GateError", "GateReport", "Txn", "deferred_results", "gated_write"]
 
 
@@ -187,8 +189,6 @@ def _mostly_failures(suite: Suite, counts: dict[str, int]) -> list[str]:
                 failures.append(f"{e.label} (mostly={e.kwargs['mostly']}, passed {passed:.3f})")
     return failures
 
-
-log = logging.getLogger("profilake.gate")
 
 RESULTS_SCHEMA = (
     "run_id string, table_name string, validated_at timestamp, success boolean, "

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.catalog import Catalog
@@ -80,7 +80,8 @@ def refresh_probable(
     return Refreshed(link_rows, activity_rows, moved)
 
 
-def _changed_profiles(spark: SparkSession, catalog: Catalog, activity) -> tuple[str, ...]:
+def _changed_profiles(spark: SparkSession, catalog: Catalog, activity: DataFrame
+                      ) -> tuple[str, ...]:
     """Profiles whose activity row the refresh adds, changes or drops (``updated_at`` aside),
     read before the table is replaced."""
     before = read_if_exists(spark, catalog.path(ACTIVITY_TABLE))

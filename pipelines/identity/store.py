@@ -22,7 +22,6 @@ ACTIVITY_TABLE = "probable_activity"
 UNMERGES_TABLE = "identity_unmerges"
 NEVER_LINK_TABLE = "identity_never_link"
 NEVER_LINK_KEY = ("id_type", "id_value", "with_id_type", "with_id_value")
-COMMIT_MESSAGE = "spark.databricks.delta.commitInfo.userMetadata"
 _ADDED_LATER = {f.name: f.dataType.simpleString() for f in LINKS.fields
                 if f.name in LINKS_ADDED_LATER}
 
@@ -98,10 +97,3 @@ def add_never_link(catalog: Catalog, rules: DataFrame) -> GateReport | None:
 
     return gated_write(catalog, rules, NEVER_LINK_TABLE, mode="merge",
                        merge_on=list(NEVER_LINK_KEY), merge_clauses=insert_new)
-
-
-def commit_message(spark: SparkSession, text: str):
-    """Delta commits inside carry ``text`` as commitInfo.userMetadata (the table history)."""
-    from pipelines.maintenance.delta_ops import session_confs
-
-    return session_confs(spark, {COMMIT_MESSAGE: text})

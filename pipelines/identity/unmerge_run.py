@@ -32,9 +32,9 @@ from pipelines.identity.store import (
     MERGES_TABLE,
     UNMERGES_TABLE,
     add_never_link,
-    commit_message,
     identity_params,
 )
+from pipelines.maintenance.delta_ops import commit_message
 
 
 @dataclass

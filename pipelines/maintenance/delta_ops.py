@@ -15,6 +15,7 @@ MAX_FILE_SIZE = "spark.databricks.delta.optimize.maxFileSize"
 MIN_FILE_SIZE = "spark.databricks.delta.optimize.minFileSize"
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+COMMIT_MESSAGE = "spark.databricks.delta.commitInfo.userMetadata"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ def session_confs(spark: SparkSession, values: Mapping[str, str]) -> Iterator[No
                 spark.conf.unset(k)
             else:
                 spark.conf.set(k, v)
+
+
+def commit_message(spark: SparkSession, text: str):
+    """Delta commits inside carry ``text`` as commitInfo.userMetadata (the table history)."""
+    return session_confs(spark, {COMMIT_MESSAGE: text})
 
 
 def _delta_log(spark: SparkSession, path: str):

@@ -12,12 +12,12 @@ from datetime import datetime
 from pyspark.sql import SparkSession
 
 from pipelines.catalog import Catalog
+from pipelines.conflicts import with_retries
 from pipelines.gate.delta_io import ensure_table, write_delta
 from pipelines.maintenance import delta_ops
 from pipelines.maintenance.health import HEALTH_SCHEMA, TableHealth, table_health
 from pipelines.maintenance.params import MaintenanceParams, TableRules
 from pipelines.maintenance.plan import needs_checkpoint, plan_optimize
-from pipelines.stream.txn import with_retries
 
 log = logging.getLogger(__name__)
 HEALTH_TABLE = "table_health"

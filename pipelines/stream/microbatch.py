@@ -46,6 +46,7 @@ from pyspark.sql import functions as F
 
 from pipelines.catalog import Catalog
 from pipelines.config import Conf
+from pipelines.conflicts import with_retries
 from pipelines.gate import Txn, deferred_results, gated_write
 from pipelines.gate.delta_io import (
     add_missing_columns,
@@ -87,7 +88,7 @@ from pipelines.stream.offsets import batch_end_offsets, checkpoint_end_offsets
 from pipelines.stream.parse import classify_records, dedupe_batch, invalid_records, valid_events
 from pipelines.stream.probable_sync import ProbableSync
 from pipelines.stream.settings import StreamSettings, fold_params
-from pipelines.stream.txn import committed_txn_version, with_retries
+from pipelines.stream.txn import committed_txn_version
 
 log = logging.getLogger("profilake.stream")
 

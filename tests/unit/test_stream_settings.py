@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import ConfigError
+from pipelines.conflicts import is_conflict
 from pipelines.stream.faults import EXIT_STATUS, FAULT_AFTER_ENV, FAULT_DIR_ENV, Faults
 from pipelines.stream.settings import StreamSettings, fold_params, stream_conf
-from pipelines.stream.txn import is_conflict
 
 
 def test_settings_come_from_conf(base_conf):

@@ -27,15 +27,20 @@ def run_export(spark, conf: Conf, now: datetime, push_cache: bool = True) -> dic
     from pipelines.serving.export import build_export
     from pipelines.serving.params import ExportParams
     from pipelines.serving.publish import (
+        new_tag,
         read_merges,
         read_probable,
         read_segments,
+        reconcile,
+        versions,
         write_export,
     )
     from pipelines.serving.records import export_records
 
     catalog = Catalog(conf)
     params = ExportParams.from_conf(conf)
+    # Before the inputs are read: commits after these are other writers' (the stream's).
+    seen, tag = versions(catalog, spark), new_tag()
     profiles = spark.read.format("delta").load(catalog.path("profiles"))
     merges = read_merges(catalog, spark)
     export = build_export(profiles, read_segments(catalog, spark), params, exported_at=now,
@@ -46,8 +51,10 @@ def run_export(spark, conf: Conf, now: datetime, push_cache: bool = True) -> dic
         merges=merges,
         rows_per_file=params.rows_per_file,
         row_group_bytes=params.row_group_bytes,
+        tag=tag,
     )
     summary: dict[str, Any] = {t: r.rows_written for t, r in reports.items()}
+    summary["kept_from_concurrent_writers"] = reconcile(catalog, spark, seen, tag)
     if push_cache:
         written = spark.read.format("delta").load(catalog.path("chatbot_export"))
         pairs = (

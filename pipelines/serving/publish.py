@@ -4,7 +4,8 @@ Two entry points:
 - ``write_export`` — the nightly full export: overwrite ``chatbot_export`` and
   ``chatbot_identifiers``, laid out for point lookups (range-partitioned and sorted on the key,
   ``export.rows_per_file`` rows per file, no deletion vectors so delta-rs can read it);
-  the job then calls ``cache.full_refresh``.
+  the job then calls ``reconcile`` (what the stream synced while the job ran stays) and
+  ``cache.full_refresh``.
 - ``sync_touched`` — the stream, per micro-batch: upsert the touched profiles' rows (an older
   ``profile_version`` never replaces a newer one), redirect merged profiles, push to Redis.
 """
@@ -12,9 +13,11 @@ Two entry points:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pyspark import StorageLevel
@@ -22,15 +25,22 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.catalog import Catalog
+from pipelines.conflicts import with_retries
 from pipelines.gate import GateReport, Txn, gated_write
-from pipelines.gate.delta_io import add_missing_columns, read_if_exists
+from pipelines.gate.delta_io import add_missing_columns, read_if_exists, table_version
+from pipelines.maintenance.delta_ops import commit_message
 from pipelines.serving import cache
 from pipelines.serving.export import build_export, identifier_index
 from pipelines.serving.params import ExportParams
+from pipelines.serving.reconcile import reapply_concurrent
 from pipelines.serving.records import BASE_STATE, COVERED_OFFSETS, export_records
 
 EXPORT_TABLE = "chatbot_export"
 IDENTIFIERS_TABLE = "chatbot_identifiers"
+# The export's overwrites and reconcile MERGEs may meet a stream commit (a Delta conflict):
+# retried like the stream's own write steps.
+CONFLICT_ATTEMPTS = 5
+CONFLICT_BACKOFF_S = 0.5
 EXPORT_KEY = "profile_id"
 IDENTIFIERS_KEY = "lookup_key"
 NO_DELETION_VECTORS = "spark.databricks.delta.properties.defaults.enableDeletionVectors"
@@ -103,37 +113,60 @@ def write_export(
     rows_per_file: int = 2000,
     row_group_bytes: int | None = None,
     txn: Txn | None = None,
+    tag: str | None = None,
 ) -> dict[str, GateReport]:
     """Overwrite both export tables with ``export`` (rows of ``build_export``), in files of
-    about ``rows_per_file`` rows and Parquet row groups of about ``row_group_bytes``."""
+    about ``rows_per_file`` rows and Parquet row groups of about ``row_group_bytes``; the
+    commits carry ``tag`` (commitInfo.userMetadata) for ``reconcile``."""
     spark = export.sparkSession
     add_missing_columns(spark, catalog.path(EXPORT_TABLE), _added(export))
     export = export.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         idents = identifier_rows(export, merges).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            with _without_deletion_vectors(spark), _row_groups(spark, row_group_bytes):
+            with (_without_deletion_vectors(spark), _row_groups(spark, row_group_bytes),
+                  commit_message(spark, tag) if tag else nullcontext()):
                 reports = {
-                    EXPORT_TABLE: gated_write(
-                        catalog,
-                        lookup_layout(export, EXPORT_KEY, export.count(), rows_per_file),
-                        EXPORT_TABLE,
-                        mode="overwrite",
-                        txn=txn,
-                    ),
-                    IDENTIFIERS_TABLE: gated_write(
-                        catalog,
-                        lookup_layout(idents, IDENTIFIERS_KEY, idents.count(), rows_per_file * 4),
-                        IDENTIFIERS_TABLE,
-                        mode="overwrite",
-                        txn=txn,
-                    ),
+                    table: with_retries(
+                        partial(gated_write, catalog,
+                                lookup_layout(rows, key, rows.count(), per_file), table,
+                                mode="overwrite", txn=txn),
+                        name=f"export overwrite {table}", attempts=CONFLICT_ATTEMPTS,
+                        backoff_s=CONFLICT_BACKOFF_S)
+                    for table, rows, key, per_file in (
+                        (EXPORT_TABLE, export, EXPORT_KEY, rows_per_file),
+                        (IDENTIFIERS_TABLE, idents, IDENTIFIERS_KEY, rows_per_file * 4),
+                    )
                 }
         finally:
             idents.unpersist()
     finally:
         export.unpersist()
     return reports
+
+
+def versions(catalog: Catalog, spark: SparkSession) -> dict[str, int | None]:
+    """Each export table's latest version (None: not written yet): taken before the export's
+    inputs are read, it is what ``reconcile`` starts from."""
+    return {t: table_version(spark, catalog.path(t)) for t in (EXPORT_TABLE, IDENTIFIERS_TABLE)}
+
+
+def new_tag() -> str:
+    """A commit tag for one export run's overwrites."""
+    return f"export-{uuid.uuid4().hex[:12]}"
+
+
+def reconcile(catalog: Catalog, spark: SparkSession, seen: Mapping[str, int | None],
+              tag: str) -> dict[str, dict[str, int]]:
+    """After ``write_export(tag=tag)``: write again, per export table, what other writers
+    committed after the version in ``seen`` and this export does not supersede
+    (pipelines/serving/reconcile.py). Returns the rows rewritten and keys deleted per table."""
+    with _without_deletion_vectors(spark):
+        return {
+            table: reapply_concurrent(spark, catalog.path(table), [key], seen.get(table), tag,
+                                      attempts=CONFLICT_ATTEMPTS, backoff_s=CONFLICT_BACKOFF_S)
+            for table, key in ((EXPORT_TABLE, EXPORT_KEY), (IDENTIFIERS_TABLE, IDENTIFIERS_KEY))
+        }
 
 
 def _newer_or_equal(builder):

@@ -26,91 +26,27 @@ The expected profiles come from tests/stream_oracle.py (plain Python), not from 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from pipelines.config import PROJECT_DIR, Conf
+from pipelines.config import Conf
 from pipelines.events.producer import Message, synthetic_population
-from pipelines.stream.faults import EXIT_STATUS, FAULT_AFTER_ENV, FAULT_DIR_ENV
-from pipelines.stream.offsets import parse_offsets_file
+from pipelines.stream.faults import EXIT_STATUS
 from tests.broker_faults import ChunkedProducer, restart_broker
 from tests.disk_faults import fill, own_disk
 from tests.stream_oracle import counted, identifier_keys, people
+from tests.stream_process import StreamProcess, end_offsets, reaches
 
 pytestmark = pytest.mark.integration
 QUERY = "crash_test"
 START_TIMEOUT_S = 900  # a restarted job must complete a batch within this (loaded CI boxes)
-
-
-@dataclass
-class StreamProcess:
-    """The job as a subprocess in its own process group, its metrics lines collected."""
-
-    proc: subprocess.Popen
-    batches: list[dict] = field(default_factory=list)
-    started: list[dict] = field(default_factory=list)
-    log: Path | None = None
-
-    @classmethod
-    def start(cls, root: Path, topic: str, log: Path, fault: str | None = None
-              ) -> StreamProcess:
-        env = {**os.environ, "PROFILAKE_ENV": "test", "TZ": "UTC",
-               FAULT_DIR_ENV: str(root / "fault-markers")}
-        env.pop(FAULT_AFTER_ENV, None)
-        if fault:
-            env[FAULT_AFTER_ENV] = fault
-        cmd = [sys.executable, "-m", "jobs.stream_profiles", "--env", "test", "--root",
-               str(root), "--topic", topic, "--query-name", QUERY, "--trigger", "2 seconds"]
-        err = open(log, "ab")  # noqa: SIM115 - handed to the child, closed by the OS
-        proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE,
-                                stderr=err, start_new_session=True)
-        sp = cls(proc, log=log)
-        threading.Thread(target=sp._read, daemon=True).start()
-        return sp
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            with contextlib.suppress(ValueError):  # not a JSON line
-                row = json.loads(line)
-                (self.started if "batch_started" in row else self.batches).append(row)
-
-    def wait_for_start(self, timeout: float, batches: int = 1) -> None:
-        """Until the job has begun ``batches`` micro-batches (a kill then lands in or after
-        the writes of the last one)."""
-        deadline = time.monotonic() + timeout
-        while len(self.started) < batches:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"job exited with {self.proc.returncode}; see {self.log}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no batch started within {timeout}s; see {self.log}")
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        """SIGKILL driver and JVM at once, as a machine failure would."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=60)
-
-    def wait_exit(self, timeout: float) -> int:
-        try:
-            code = self.proc.wait(timeout=timeout)
-        finally:
-            # After an injected exit the JVM notices its parent is gone on its own; make sure.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        return code
 
 
 def _read_table(spark, path: Path):
@@ -132,25 +68,6 @@ def _resend(topic: str, bootstrap: str, messages: list[Message]) -> None:
 STOP_SIGNALS = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM}
 
 
-def _end_offsets(bootstrap: str, topic: str) -> dict[str, int]:
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        return {f"{topic}:{tp.partition}": end for tp, end in consumer.end_offsets(parts).items()}
-    finally:
-        consumer.close()
-
-
-def _reaches(root: Path, batch_id: int, end: dict[str, int]) -> bool:
-    """Does micro-batch ``batch_id`` read up to ``end``? Its end offsets are in the query's
-    checkpoint before it runs (pipelines/stream/offsets.py)."""
-    planned = root / "checkpoints" / QUERY / "offsets" / str(batch_id)
-    covered = parse_offsets_file(planned.read_text(encoding="utf-8").splitlines())
-    return all(covered.get(tp, 0) >= offset for tp, offset in end.items())
-
-
 def _stop_cleanly(root: Path, topic: str, log: Path, sig: signal.Signals,
                   reaching: dict[str, int] | None = None, *, conf: Conf | None = None,
                   broker_restarts: int = 0, sending: threading.Lock | None = None) -> None:
@@ -160,7 +77,7 @@ def _stop_cleanly(root: Path, topic: str, log: Path, sig: signal.Signals,
     line. With ``broker_restarts``, the broker is restarted that many times once the job has
     begun a batch, and the signal goes to a batch begun after the last restart: the job rode
     through the outages."""
-    job = StreamProcess.start(root, topic, log)
+    job = StreamProcess.start(root, topic, log, query=QUERY)
     begun = 0
     if broker_restarts:
         job.wait_for_start(START_TIMEOUT_S)
@@ -171,7 +88,7 @@ def _stop_cleanly(root: Path, topic: str, log: Path, sig: signal.Signals,
         begun += 1
         job.wait_for_start(START_TIMEOUT_S, batches=begun)
         running = job.started[begun - 1]["batch_started"]
-        if reaching is None or _reaches(root, running, reaching):
+        if reaching is None or reaches(root, QUERY, running, reaching):
             break
     size = log.stat().st_size
     job.proc.send_signal(sig)
@@ -189,7 +106,7 @@ def _stop_cleanly(root: Path, topic: str, log: Path, sig: signal.Signals,
 def _fail_on_full_disk(root: Path, topic: str, log: Path) -> None:
     """The lakehouse's disk fills up under a running job: it must stop with exit 1 and one line
     naming the problem (not hang, not half-apply); the disk is then freed for the next run."""
-    job = StreamProcess.start(root, topic, log)
+    job = StreamProcess.start(root, topic, log, query=QUERY)
     job.wait_for_start(START_TIMEOUT_S)
     size = log.stat().st_size
     ballast = fill(root / "lakehouse")
@@ -238,7 +155,8 @@ def run_crash_scenario(
                               broker_restarts=broker_restarts, sending=producer.sending)
                 continue
             random_kill = action in {"random", "random_later"}
-            job = StreamProcess.start(root, topic, log, fault=None if random_kill else action)
+            job = StreamProcess.start(root, topic, log, fault=None if random_kill else action,
+                                      query=QUERY)
             if random_kill:
                 # random_later: let the run finish a batch first, so kills reach later batches.
                 job.wait_for_start(START_TIMEOUT_S, batches=2 if action == "random_later" else 1)
@@ -257,7 +175,7 @@ def run_crash_scenario(
     again = rng.sample([m for m in sent if m.kind != "malformed"], 20)
     _resend(topic, str(conf.get("kafka.bootstrap_servers")), again)
     sent.extend(again)
-    end = _end_offsets(str(conf.get("kafka.bootstrap_servers")), topic)
+    end = end_offsets(str(conf.get("kafka.bootstrap_servers")), topic)
     _stop_cleanly(root, topic, log, signal.SIGTERM, reaching=end)
     metrics = _read_table(spark, root / "lakehouse" / "_stream_metrics")
     assert metrics.batch_id.is_unique, "a batch recorded its metrics twice"

@@ -10,10 +10,11 @@ would then go back in time, and a deleted one (merged away, erased) would come b
 The rule, per table: the commits between the version the job saw before reading
 (``since``) and its own overwrite are the other writers'. The rows they wrote that the job's
 rows do not supersede are written again on top of the overwrite, and the keys they deleted
-are deleted again. A row supersedes another when both carry a ``profile_version`` and its own
-is higher; without a version (an identifier redirect) the other writer's row wins, since it
-is the newer decision. Equal versions keep the job's row: the same profile state with the
-nightly's fresher segments.
+are deleted again. The job's row stands only when both rows carry a ``profile_version`` and
+the job's is at least as high (equal: the same profile state, with the nightly's fresher
+segments); without a version on either side (an identifier redirect) the other writer's row
+wins, being the later decision. A deleted key is deleted again unless the job's row is newer
+than the deleted one.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from pipelines.catalog import Catalog
 from pipelines.config import overridden
 from pipelines.identity.schemas import MERGES
 from pipelines.services import redis_server
+from pipelines.serving import cache
 from pipelines.serving.api import create_app
 from pipelines.serving.params import ExportParams
 from pipelines.serving.publish import sync_touched
@@ -121,8 +122,7 @@ def lake(spark, redis_conf, tmp_path_factory) -> Iterator[dict[str, Any]]:
                      prefix=prefix)
     yield {"conf": conf, "catalog": catalog}
     client = redis_server.client(conf)
-    for key in client.scan_iter(match=f"{prefix}:*"):
-        client.delete(key)
+    cache.drop_prefix(client, prefix)
 
 
 @dataclass

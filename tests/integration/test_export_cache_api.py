@@ -95,8 +95,7 @@ def served(spark, redis_conf, tmp_path_factory) -> Iterator[dict[str, Any]]:
         "client": client,
         "prefix": prefix,
     }
-    for key in client.scan_iter(match=f"{prefix}:*"):
-        client.delete(key)
+    cache.drop_prefix(client, prefix)
 
 
 @pytest.fixture()
@@ -270,8 +269,7 @@ def test_merge_redirects_the_merged_profiles_keys_to_the_survivor(served, monkey
             assert (body["profile_id"], body["merged_from"], body["source"]) == (BOB, DAN, "cache")
             assert get(api, "/v1/lookup/device_id/dev-dan").json()["profile_id"] == BOB
     finally:
-        for key in client.scan_iter(match=f"{prefix}:*"):
-            client.delete(key)
+        cache.drop_prefix(client, prefix)
 
 
 def _with(record: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -297,8 +295,7 @@ def test_an_older_version_never_overwrites_a_newer_one(served):
         assert cache.read(client, "i", "customer_id:C0000002", prefix=prefix) is None
         assert cache.read(client, "i", "customer_id:C2", prefix=prefix)[2] == BOB
     finally:
-        for key in client.scan_iter(match=f"{prefix}:*"):
-            client.delete(key)
+        cache.drop_prefix(client, prefix)
 
 
 def test_full_refresh_switches_atomically_and_keeps_live_pushes(served):
@@ -327,8 +324,7 @@ def test_full_refresh_switches_atomically_and_keeps_live_pushes(served):
         assert second.skipped_older == 1
         assert not list(client.scan_iter(match=f"{prefix}:g{first.generation}:*"))
     finally:
-        for key in client.scan_iter(match=f"{prefix}:*"):
-            client.delete(key)
+        cache.drop_prefix(client, prefix)
 
 
 def test_openapi_and_health(api):

@@ -24,6 +24,7 @@ from pipelines.catalog import Catalog
 from pipelines.config import PROJECT_DIR, conf_dir, overridden, relocated
 from pipelines.identity.schemas import MERGES
 from pipelines.services import redis_server
+from pipelines.serving import cache
 from pipelines.serving.export import build_export
 from pipelines.serving.params import ExportParams
 from pipelines.serving.publish import (
@@ -79,8 +80,7 @@ def test_export_overwrite_keeps_what_the_stream_synced_meanwhile(spark, redis_co
         sync_touched(catalog, client, profiles_df(spark, [survivor, eve]), params=params,
                      merges=merges, prefix=prefix)
     finally:
-        for key in client.scan_iter(match=f"{prefix}:*"):
-            client.delete(key)
+        cache.drop_prefix(client, prefix)
 
     write_export(catalog, ours, tag=tag)
     # The hazard itself: the overwrite alone puts the export back in time.
@@ -162,8 +162,7 @@ def test_export_jobs_beside_a_running_stream_leave_every_profile_current(
         if job.proc.poll() is None:
             job.kill()
         client = redis_server.client(conf)
-        for key in client.scan_iter(match=f"{prefix}:*"):
-            client.delete(key)
+        cache.drop_prefix(client, prefix)
     print("kept from the stream per export run:", kept)
     assert any(_kept_any(k) for k in kept), (
         f"in {len(kept)} export runs the stream never synced a profile between a run's read "

@@ -14,6 +14,7 @@ from pipelines.profiles.build import with_identifiers
 from pipelines.profiles.finalize import finalize
 from pipelines.profiles.state import fold_events
 from pipelines.profiles.store import write_profiles
+from pipelines.serving import cache
 from tests.events_factory import event, events_df, ts
 
 PID = "p_00000000000000a1"
@@ -53,8 +54,7 @@ def test_export_job_then_cli_chatbot_through_a_real_api(spark, conf, redis_conf,
         from pipelines.services.redis_server import client as redis_client
 
         r = redis_client(conf)
-        for key in r.scan_iter(match="tjob:*"):
-            r.delete(key)
+        cache.drop_prefix(r, "tjob")
     out = capsys.readouterr().out
     assert "Willkommen zurück Lena!" in out
     assert "Ihre letzte Bestellung O-77 haben Sie am 2026-08-31 aufgegeben." in out

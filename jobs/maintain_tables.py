@@ -36,7 +36,7 @@ from pipelines.maintenance.run import TableResult, maintain, write_health
 def run(spark, conf: Conf, tables: Sequence[str] | None = None) -> list[TableResult]:
     """Maintain ``tables`` (default: the whole catalog), print the health table and append it
     to ``table_health``."""
-    from pipelines.nightly.lock import run_lock
+    from pipelines.locks import run_lock
 
     catalog = Catalog(conf)
     chosen = select_tables(catalog.names(), tables)

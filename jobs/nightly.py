@@ -21,9 +21,9 @@ from pyspark.sql import SparkSession
 
 from jobs import assign_segments, build_features, monitor_drift, train_models
 from pipelines.config import Conf, load_conf
+from pipelines.locks import run_lock
 from pipelines.models import runs
 from pipelines.nightly.cli import dates, parser
-from pipelines.nightly.lock import run_lock
 from pipelines.nightly.progress import Progress
 from pipelines.session import get_spark
 from pipelines.tracking import configure_mlflow

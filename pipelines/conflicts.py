@@ -1,12 +1,14 @@
 """Which failures of a Delta write are worth running the write again, and the bounded retry
-loop every writer uses (the stream's steps, the export, table maintenance)."""
+loop every writer uses (the stream's steps, the batch ingest's stages, the export, table
+maintenance)."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,3 +56,18 @@ def with_retries(
             time.sleep(delay)
             delay *= 2
     raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A writer's bounded retries, from a conf section's ``retry`` keys."""
+
+    attempts: int
+    backoff_s: float
+
+    @classmethod
+    def from_conf(cls, section: Mapping[str, Any]) -> Retry:
+        return cls(int(section["max_attempts"]), float(section["backoff_s"]))
+
+    def __call__(self, name: str, step: Callable[[], T]) -> T:
+        return with_retries(step, name=name, attempts=self.attempts, backoff_s=self.backoff_s)

@@ -34,6 +34,7 @@ from pipelines.identity.store import (
     add_never_link,
     identity_params,
 )
+from pipelines.locks import WritersLock
 from pipelines.maintenance.delta_ops import commit_message
 
 
@@ -89,6 +90,15 @@ def run_unmerge(
         UnmergeError: the survivor was merged further since (undo that first), or records
             first seen after the merge link the two profiles again.
     """
+    if dry_run:
+        return _run_unmerge(spark, conf, merge_id, now, by=by, reason=reason, dry_run=True)
+    # Reads and writes links and profiles: the stream's micro-batches wait (pipelines/locks.py).
+    with WritersLock.from_conf(conf).hold("profilake-unmerge", claim=True):
+        return _run_unmerge(spark, conf, merge_id, now, by=by, reason=reason, dry_run=False)
+
+
+def _run_unmerge(spark: SparkSession, conf: Conf, merge_id: str, now: datetime, *, by: str,
+                 reason: str | None, dry_run: bool) -> UnmergePlan:
     catalog = Catalog(conf)
     row = MergeLog.from_catalog(catalog).check(merge_id)
     merges = _read(spark, catalog, MERGES_TABLE)

@@ -7,6 +7,12 @@ Each stage is replay-safe, so a crashed run is simply run again:
 - identity: merges are appended before links are repointed (see identity.store);
 - profiles: rebuilt from the whole log and written by a MERGE that only bumps changed rows;
   events reaching no profile are quarantined once each (a rerun finds them already there).
+
+The stream writes events, links, the probable tier and profiles too. Identity, probable
+links and profiles run under the profile writers' lock (``pipelines/locks.py``), so no
+micro-batch commits between their reads and their writes. A commit that still conflicts with a
+micro-batch's — the events MERGE runs beside the stream — is run again (``ingest.retry``): the
+stage re-reads what it depends on and, being replay-safe, writes nothing twice.
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ from pyspark.sql import functions as F
 
 from pipelines.catalog import Catalog
 from pipelines.config import Conf
+from pipelines.conflicts import Retry
 from pipelines.gate import deferred_results, gated_write
 from pipelines.gate.delta_io import (
+    Txn,
     add_missing_columns,
     ensure_table,
     read_if_exists,
@@ -53,6 +61,7 @@ from pipelines.ingest.normalize.social import record_count as social_records
 from pipelines.ingest.normalize.tickets import normalize_tickets
 from pipelines.ingest.normalize.web import normalize_web
 from pipelines.ingest.sources import SOURCES, Source
+from pipelines.locks import WritersLock
 from pipelines.profiles.build import NO_PROFILE, build_profiles, events_with_profiles
 from pipelines.profiles.state import FoldParams
 from pipelines.profiles.store import write_profiles
@@ -190,6 +199,7 @@ def ingest_sources(
     now: datetime,
     report: IngestReport,
     run_id: str,
+    retry: Retry,
 ) -> list[tuple]:
     """Landing → bronze → silver events for every source; returns the files to mark ingested."""
     events: list[DataFrame] = []
@@ -227,7 +237,8 @@ def ingest_sources(
     if events:
         batch = dedupe_events(_union(events))
         before = _count(spark, catalog, "events")
-        gated_write(
+        # Inserts only ids the log lacks: a retry after the stream appended adds the rest.
+        retry("ingest events", lambda: gated_write(
             catalog,
             batch,
             "events",
@@ -235,7 +246,7 @@ def ingest_sources(
             merge_on=["event_id"],
             merge_clauses=lambda b: b.whenNotMatchedInsertAll(),
             run_id=run_id,
-        )
+        ))
         report.events_new = _count(spark, catalog, "events") - before
     return pending
 
@@ -258,8 +269,11 @@ def resolve_identities(
     params: IdentityParams,
     now: datetime,
     report: IngestReport,
+    txn_app_id: str | None = None,
 ) -> None:
-    """Resolve the events appended since the last resolved events-table version."""
+    """Resolve the events appended since the last resolved events-table version. With
+    ``txn_app_id``, the writes are idempotent per (run, events version): a retry after the
+    merges committed but the links conflicted does not append the merges again."""
     current = table_version(spark, catalog.path("events"))
     done = read_watermark(spark, catalog, "identity")
     if current is None or done == str(current):
@@ -275,7 +289,7 @@ def resolve_identities(
     small = resolve_small(observations, links, params, now=now)
     result = small[1] if small is not None else resolve(
         observations, links if links is not None else empty_links(spark), params, now=now)
-    write_identity(catalog, result)
+    write_identity(catalog, result, Txn(txn_app_id, current) if txn_app_id else None)
     report.merges = result.merges.count()
     write_watermark(spark, catalog, "identity", str(current), now)
 
@@ -383,27 +397,32 @@ def _run_ingest(
 ) -> IngestReport:
     report = IngestReport()
     timer = StageTimer(echo)
+    retry = Retry.from_conf(conf.get("ingest.retry"))
     pending = timer.run(
         "landing → bronze → silver events",
-        lambda: ingest_sources(spark, catalog, rules_from_conf(conf), sources, now, report, run_id),
+        lambda: ingest_sources(spark, catalog, rules_from_conf(conf), sources, now, report, run_id,
+                               retry),
     )
-    identity = identity_params(spark, catalog, conf)  # with the never-link rules
-    timer.run(
-        "identity resolution",
-        lambda: resolve_identities(spark, catalog, identity, now, report),
-    )
-    timer.run(
-        "probable links",
-        lambda: link_probable(spark, catalog, identity, ProbableParams.from_conf(conf), now,
-                              report),
-    )
-    if with_profiles:
+    with WritersLock.from_conf(conf).hold("profilake-ingest", claim=True,
+                                          say=lambda m: echo(f"  · {m}")):
+        identity = identity_params(spark, catalog, conf)  # with the never-link rules
         timer.run(
-            "unified profiles",
-            lambda: rebuild_profiles(
-                spark, catalog, fold_params_from_conf(conf), now, report, run_id, identity
-            ),
+            "identity resolution",
+            lambda: retry("ingest identity", lambda: resolve_identities(
+                spark, catalog, identity, now, report, txn_app_id=f"ingest/{run_id}")),
         )
+        timer.run(
+            "probable links",
+            lambda: retry("ingest probable links", lambda: link_probable(
+                spark, catalog, identity, ProbableParams.from_conf(conf), now, report)),
+        )
+        if with_profiles:
+            timer.run(
+                "unified profiles",
+                lambda: retry("ingest profiles", lambda: rebuild_profiles(
+                    spark, catalog, fold_params_from_conf(conf), now, report, run_id,
+                    identity)),
+            )
     mark_ingested(catalog, pending, now)
     report.quarantined = quarantined_by_run(spark, catalog, run_id)
     report.seconds = timer.seconds

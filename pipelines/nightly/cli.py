@@ -46,7 +46,7 @@ def run_stage(
     """``main`` of a single-stage job: parse the dates, hold the nightly lock (so it never
     overlaps a nightly run), run ``run(spark, conf, as_of)`` per date and print its result."""
     from pipelines.config import load_conf
-    from pipelines.nightly.lock import run_lock
+    from pipelines.locks import run_lock
     from pipelines.session import get_spark
 
     args = parser(description).parse_args(argv)

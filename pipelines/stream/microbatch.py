@@ -22,6 +22,9 @@ against. Were it written first, a crash before the profile MERGE would leave the
 events in the log, and the replay would drop them as duplicates — never counted. Written last,
 the log is the batch's commit record: until it commits, a replay sees the same new events;
 once it commits, every earlier step has committed too, and Delta skips them all.
+That same order leaves the batch's profile rows ahead of the log between steps 4 and 7, which
+is why a batch holds the profile writers' lock (``pipelines/locks.py``) from step 1 to its
+end: a batch job rebuilding profiles from the log never reads it in that span.
 
 A replay also has to recompute only what is still missing, from a state that may already hold
 part of the batch: step 4 checks the profiles table's committed txn version and skips the
@@ -34,8 +37,10 @@ event, which is one of the batch's new events.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -71,6 +76,7 @@ from pipelines.identity.resolve import links_reached
 from pipelines.identity.schemas import MERGES, conform
 from pipelines.identity.small_batch import resolve_small
 from pipelines.identity.store import NEVER_LINK_TABLE, read_never_link
+from pipelines.locks import WritersLock
 from pipelines.profiles.build import (
     NO_PROFILE,
     attach_profiles,
@@ -125,6 +131,7 @@ class StreamContext:
     chatbot: ChatbotSync | None = None
     probable: ProbableSync | None = None
     on_batch: Callable[[dict[str, Any]], None] | None = None
+    lock: WritersLock | None = None  # taken by every batch (pipelines/locks.py)
     _profiles_ready: bool = False
     _never_link_version: int | None = None
 
@@ -143,6 +150,7 @@ class StreamContext:
             chatbot=ChatbotSync.from_conf(conf),
             probable=ProbableSync.from_conf(conf),
             on_batch=on_batch,
+            lock=WritersLock.from_conf(conf),
         )
 
 
@@ -163,8 +171,13 @@ def process_batch(batch_df: DataFrame, batch_id: int, ctx: StreamContext) -> dic
     ``batch_df``: Kafka source rows (key, value, topic, partition, offset, timestamp), or the
     same already passed through ``classify_records`` (what the runner hands over).
     """
+    def say(message: str) -> None:
+        print(f"[stream] batch {batch_id} {message}", file=sys.stderr, flush=True)
+
+    held = ctx.lock.hold(f"stream {ctx.settings.query_name}", say=say) if ctx.lock \
+        else nullcontext()
     # The gate's validation_results rows of every table this batch writes: one commit.
-    with deferred_results(ctx.catalog, Txn(ctx.settings.query_name, batch_id)):
+    with held, deferred_results(ctx.catalog, Txn(ctx.settings.query_name, batch_id)):
         return _apply(batch_df, batch_id, ctx)
 
 

@@ -4,6 +4,7 @@ and, on generated data, identity quality and the quarantine against the generato
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -131,6 +132,98 @@ def test_examples_ingest_once_into_unified_profiles_and_rerun_adds_nothing(spark
     assert landed["old-shape.csv"].order_ts == rows[0].split(",")[3].strip('"')
     normalized = normalize_orders(landed_rows, rules_from_conf(conf))
     assert normalized.rejects.count() == 0 and normalized.events.count() == 2
+
+
+SOFIA = "munoz.sofia97@yahoo.es"  # one order in the examples
+
+
+def _kafka_rows(spark, envelopes: list[dict]):
+    """Envelopes as the Kafka source hands them to the stream's foreachBatch."""
+    import json
+    from datetime import UTC
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return spark.createDataFrame(
+        [(b"k", json.dumps(e).encode(), "events", 0, i, now) for i, e in enumerate(envelopes)],
+        "key binary, value binary, topic string, partition int, offset long, timestamp timestamp")
+
+
+def test_the_ingest_waits_for_a_micro_batch_whose_profiles_are_ahead_of_the_log(
+        spark, examples, tmp_path):
+    """Issue 13, the batch ingest beside the stream. A micro-batch MERGEs its profile rows
+    before it appends its events to the log (the log is its commit record), and a Delta MERGE
+    checks only for commits made after it began: a rebuild run in between would compute the
+    batch's profiles from a log without its events, overwrite them and delete the profiles
+    the batch created, with no conflict to retry. The profile writers' lock makes the two take
+    turns: here the ingest (another order of Sofía's, landed) starts right after a real
+    micro-batch's profile MERGE (a new customer; an order of hers). It must wait for the
+    batch's end; afterwards each order counts once and the new customer has a profile."""
+    import threading
+    import uuid
+    from datetime import UTC, timedelta
+
+    from pipelines.stream.microbatch import StreamContext, process_batch
+
+    shutil.copytree(examples.conf.path("paths.root"), tmp_path / "var")
+    conf = relocated(examples.conf, str(tmp_path / "var"))
+    before = {r.profile_id: r for r in _table(spark, conf, "profiles").collect()}
+    sofia = next(r for r in before.values() if SOFIA in (r.identifiers or {}).get("email", []))
+    header, *rows = (EXAMPLES / "orders.csv").read_text().splitlines()
+    hers = next(r for r in rows if SOFIA in r).replace("ORD-E2C54E6570416E40", "ORD-LANDED-0001")
+    landed = tmp_path / "more-orders.csv"
+    landed.write_text(f"{header}\n{hers}\n")
+    _land(conf, "orders", landed, "more-orders.csv")
+
+    when = (datetime.now(UTC) - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    newcomer = f"new.{uuid.uuid4().hex[:8]}@example.com"
+    envelopes = [
+        {"event_id": f"s-{uuid.uuid4().hex}", "event_type": "profile_updated",
+         "event_time": when, "source": "crm", "schema_version": 1,
+         "identifiers": {"customer_id": "C-NEW-0001", "email": newcomer},
+         "properties": {"attributes": {"first_name": "Nia"}}},
+        {"event_id": f"s-{uuid.uuid4().hex}", "event_type": "order_placed", "event_time": when,
+         "source": "orders", "schema_version": 1, "identifiers": {"email": SOFIA},
+         "properties": {"order_id": "ORD-STREAM-0001", "amount": 25.0, "currency": "EUR",
+                        "items": [{"sku": "SKU-1", "category": "toys", "quantity": 1,
+                                   "unit_price": 25.0}]}},
+    ]
+    said: list[str] = []
+    ingest: dict = {}
+
+    def ingest_run() -> None:
+        try:
+            ingest["report"] = run_ingest(spark, conf, ["orders"], NOW, echo=said.append)
+        except Exception as exc:  # re-raised by the test below
+            ingest["error"] = exc
+
+    batch_job = threading.Thread(target=ingest_run)
+
+    class IngestArrives:
+        """Right after the micro-batch's profile MERGE, before its events append."""
+
+        def reached(self, step: str, batch_id: int) -> None:
+            if step != "profiles" or batch_job.ident is not None:
+                return
+            batch_job.start()
+            deadline = time.monotonic() + 300
+            while batch_job.is_alive() and time.monotonic() < deadline \
+                    and not any("waiting" in m for m in said):
+                time.sleep(0.2)
+            waits = [m for m in said if "waiting" in m]
+            assert batch_job.is_alive() and waits and "stream" in waits[0], said
+
+    ctx = StreamContext.from_conf(conf)
+    ctx.faults = IngestArrives()
+    metrics = process_batch(_kafka_rows(spark, envelopes), 0, ctx)
+    batch_job.join(timeout=600)
+    assert "error" not in ingest, ingest.get("error")
+    assert metrics["new_events"] == 2
+
+    after = {r.profile_id: r for r in _table(spark, conf, "profiles").collect()}
+    assert after[sofia.profile_id].orders_count == sofia.orders_count + 2
+    arrived = [r for r in after.values() if newcomer in (r.identifiers or {}).get("email", [])]
+    assert len(arrived) == 1 and arrived[0].profile_id not in before
+    assert set(after) == set(before) | {arrived[0].profile_id}
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from jobs import nightly, segment_report
 from pipelines.catalog import Catalog
 from pipelines.config import ROOT_ENV, Conf, overridden, relocated
 from pipelines.ingest.flow import fold_params_from_conf
+from pipelines.locks import LockHeld, run_lock
 from pipelines.nightly import io
 from pipelines.nightly.cli import dates, parser
-from pipelines.nightly.lock import LockHeld, run_lock
 from pipelines.nightly.progress import Progress
 from pipelines.profiles.build import build_profiles, events_with_profiles
 from pipelines.profiles.store import write_profiles

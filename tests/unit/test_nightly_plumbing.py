@@ -13,8 +13,8 @@ from datetime import date
 
 import pytest
 
+from pipelines.locks import LockHeld, run_lock
 from pipelines.nightly.cli import dates, parser
-from pipelines.nightly.lock import LockHeld, run_lock
 from pipelines.nightly.progress import Progress
 
 

@@ -1,0 +1,84 @@
+"""The profile writers' lock (pipelines/locks.py): a waiter gets it once the holder lets go, a
+claim goes before waiters without one, a dead holder or claimant is passed over, and a wait
+that lasts too long fails naming the holder."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from pipelines.locks import LockHeld, run_lock, waiting_lock
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_waiter_gets_the_lock_once_the_holder_lets_go(tmp_path):
+    path = tmp_path / "w.lock"
+    said, got = [], threading.Event()
+
+    def waiter() -> None:
+        with waiting_lock(path, 3600, "stream", wait_s=30, say=said.append):
+            got.set()
+
+    with run_lock(path, 3600, "profilake-ingest"):
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        time.sleep(0.5)
+        assert not got.is_set()
+    thread.join(timeout=10)
+    assert got.is_set() and not path.exists()
+    assert len(said) == 1 and "profilake-ingest" in said[0]
+
+
+def test_a_claim_goes_before_waiters_without_one(tmp_path):
+    path = tmp_path / "w.lock"
+    order: list[str] = []
+
+    def take(label: str, claim: bool) -> None:
+        with waiting_lock(path, 3600, label, wait_s=30, claim=claim):
+            order.append(label)
+            time.sleep(0.3)
+
+    with run_lock(path, 3600, "holder"):
+        claimant = threading.Thread(target=take, args=("ingest", True))
+        claimant.start()
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "w.lock.wanted").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        batch = threading.Thread(target=take, args=("stream", False))
+        batch.start()
+        time.sleep(0.3)
+    claimant.join(timeout=10)
+    batch.join(timeout=10)
+    assert order == ["ingest", "stream"]
+    assert not (tmp_path / "w.lock.wanted").exists()
+
+
+def test_a_dead_holder_or_claimant_is_passed_over(tmp_path):
+    path = tmp_path / "w.lock"
+    dead = {"pid": _dead_pid(), "host": socket.gethostname(), "started_at": time.time(),
+            "label": "killed"}
+    path.write_text(json.dumps(dead))
+    (tmp_path / "w.lock.wanted").write_text(json.dumps(dead))
+    with waiting_lock(path, 3600, "stream", wait_s=1) as me:
+        assert json.loads(path.read_text())["pid"] == me["pid"]
+    assert not path.exists()
+
+
+def test_a_wait_too_long_fails_naming_the_holder(tmp_path):
+    path = tmp_path / "w.lock"
+    with run_lock(path, 3600, "profilake-unmerge") as holder, pytest.raises(
+            LockHeld, match=rf"pid {holder['pid']} .*profilake-unmerge.*waited"), \
+            waiting_lock(path, 3600, "stream", wait_s=0.3):
+        pass
+    assert not path.exists()

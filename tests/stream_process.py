@@ -31,15 +31,15 @@ class StreamProcess:
     @classmethod
     def start(cls, root: Path, topic: str, log: Path, fault: str | None = None, *,
               query: str, trigger: str = "2 seconds",
-              conf_dir: Path | None = None) -> StreamProcess:
-        env = {**os.environ, "PROFILAKE_ENV": "test", "TZ": "UTC",
+              conf_dir: Path | None = None, conf_env: str = "test") -> StreamProcess:
+        env = {**os.environ, "PROFILAKE_ENV": conf_env, "TZ": "UTC",
                FAULT_DIR_ENV: str(root / "fault-markers")}
         if conf_dir is not None:
             env["PROFILAKE_CONF_DIR"] = str(conf_dir)
         env.pop(FAULT_AFTER_ENV, None)
         if fault:
             env[FAULT_AFTER_ENV] = fault
-        cmd = [sys.executable, "-m", "jobs.stream_profiles", "--env", "test", "--root",
+        cmd = [sys.executable, "-m", "jobs.stream_profiles", "--env", conf_env, "--root",
                str(root), "--topic", topic, "--query-name", query, "--trigger", trigger]
         err = open(log, "ab")  # noqa: SIM115 - handed to the child, closed by the OS
         proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE,

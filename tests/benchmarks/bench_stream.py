@@ -37,15 +37,15 @@ SCALES = {
 }
 
 
-def _topic(conf: Conf) -> str:
+def new_topic(conf: Conf, kind: str = "stream") -> str:
     from pipelines.services.kafka import create_topic
 
     return create_topic(str(conf.get("kafka.bootstrap_servers")),
-                        f"profilake.bench.stream.{uuid.uuid4().hex[:8]}",
+                        f"profilake.bench.{kind}.{uuid.uuid4().hex[:8]}",
                         partitions=int(conf.get("kafka.topics.events.partitions")))
 
 
-def _send_seed(conf: Conf, topic: str, people) -> int:
+def send_seed(conf: Conf, topic: str, people) -> int:
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=str(conf.get("kafka.bootstrap_servers")),
@@ -65,8 +65,8 @@ def _send_seed(conf: Conf, topic: str, people) -> int:
     return sent
 
 
-def _paced_sender(conf: Conf, topic: str, people, rate: float, seconds: float,
-                  sent_ids: list[str]) -> None:
+def paced_sender(conf: Conf, topic: str, people, rate: float, seconds: float,
+                 sent_ids: list[str]) -> None:
     """event_time = send time, no late/duplicate/malformed: lag is the pipeline's alone."""
     from kafka import KafkaProducer
 
@@ -127,8 +127,8 @@ def run(ctx) -> list[dict]:
     rows: list[dict] = []
     try:
         # 1. seed the existing profiles through the stream itself
-        seed_topic = _topic(conf)
-        seeded = _send_seed(conf, seed_topic, people)
+        seed_topic = new_topic(conf)
+        seeded = send_seed(conf, seed_topic, people)
         seed = _run_available_now(spark, conf, base.with_overrides(
             topics=(seed_topic,), query_name="bench_seed", max_offsets_per_trigger=seeded))
         profiles = spark.read.format("delta").load(catalog.path("profiles")).count()
@@ -137,7 +137,7 @@ def run(ctx) -> list[dict]:
                      "records_per_s": seed["records_per_s"]})
 
         # 2. sustained throughput at max rate: pre-load, then drain
-        topic = _topic(conf)
+        topic = new_topic(conf)
         settings = settings_from_conf(conf, topic=topic, rate=0, count=n_events)
         report = produce(settings, people)
         tput = _run_available_now(spark, conf, base.with_overrides(
@@ -149,12 +149,12 @@ def run(ctx) -> list[dict]:
                      "slowest_steps": _top_steps(tput["batch_metrics"])})
 
         # 3. freshness at a steady rate
-        fresh_topic = _topic(conf)
+        fresh_topic = new_topic(conf)
         sent_ids: list[str] = []
         batches: list[dict] = []
         query = start_profile_stream(spark, conf, settings=base.with_overrides(
             topics=(fresh_topic,), query_name="bench_freshness"), on_batch=batches.append)
-        sender = threading.Thread(target=_paced_sender, args=(conf, fresh_topic, people, rate,
+        sender = threading.Thread(target=paced_sender, args=(conf, fresh_topic, people, rate,
                                                               seconds, sent_ids))
         sender.start()
         sender.join()

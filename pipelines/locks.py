@@ -6,7 +6,9 @@ micro-batches and the batch jobs that rewrite identity and profiles take turns:
 A lock is a file created with O_CREAT | O_EXCL (atomic on local and NFS-v3+ file systems)
 holding the owner's pid, host and start time. A lock whose owner is gone is *stale* and is
 taken over: on the same host, when its pid no longer runs; from another host, once it is older
-than ``stale_after_s``. Anything else refuses with who holds it.
+than ``stale_after_s``. An empty or unreadable lock file is stale only once it is
+``UNWRITTEN_GRACE_S`` old: its creator writes its owner right after the exclusive create, and a
+waiter must not take over in between. Anything else refuses with who holds it.
 """
 
 from __future__ import annotations
@@ -66,7 +68,10 @@ def _acquire(path: Path, stale_after_s: float, label: str) -> dict:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             owner = _read(path)
-            if attempt == 0 and is_stale(owner, stale_after_s):
+            # Empty or unreadable: its creator may be between the create and the write below;
+            # only a file left like that for a while is a dead creator's.
+            unwritten = not owner and _age(path) < UNWRITTEN_GRACE_S
+            if attempt == 0 and not unwritten and is_stale(owner, stale_after_s):
                 print(f"[lock] taking over stale lock {path} (owner {owner or 'unreadable'})",
                       file=sys.stderr)
                 path.unlink(missing_ok=True)
@@ -76,6 +81,16 @@ def _acquire(path: Path, stale_after_s: float, label: str) -> dict:
             json.dump(me, fh)
         return me
     raise AssertionError("unreachable")
+
+
+UNWRITTEN_GRACE_S = 10.0
+
+
+def _age(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _describe(owner: dict) -> str:
@@ -168,13 +183,13 @@ class WritersLock:
     """The profile writers' lock (conf ``profiles.writers_lock``).
 
     Rule: two writers never rewrite identity links or profiles at once. A stream micro-batch
-    holds it from reading the links to appending its events — the span in which its profile
-    rows are ahead of the event log; the batch ingest from reading the event log for identity
-    to its profile MERGE; profilake-unmerge for its whole run. Otherwise a rebuild computed from
-    the log as it was would overwrite a micro-batch's newer profile rows, and delete the
-    profiles it created, without a Delta conflict: a MERGE checks only what changed after it
-    began, not after its inputs were read. The batch jobs claim the lock (``waiting_lock``) so
-    the stream's next micro-batch waits for them."""
+    holds it for its whole run, which covers the span in which its profile rows are ahead of
+    the event log (from its profile MERGE to its events append); the batch ingest from reading
+    the event log for identity to its profile MERGE; profilake-unmerge for its whole run.
+    Otherwise a rebuild computed from the log as it was would overwrite a micro-batch's newer
+    profile rows, and delete the profiles it created, without a Delta conflict: a MERGE checks
+    only what changed after it began, not after its inputs were read. The batch jobs claim
+    the lock (``waiting_lock``) so the stream's next micro-batch waits for them."""
 
     file: str
     stale_after_s: float

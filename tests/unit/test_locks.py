@@ -1,6 +1,6 @@
 """The profile writers' lock (pipelines/locks.py): a waiter gets it once the holder lets go, a
-claim goes before waiters without one, a dead holder or claimant is passed over, and a wait
-that lasts too long fails naming the holder."""
+claim goes before waiters without one, a dead holder or claimant is passed over, a lock file
+not yet written is not, and a wait that lasts too long fails naming the holder."""
 
 from __future__ import annotations
 
@@ -73,6 +73,21 @@ def test_a_dead_holder_or_claimant_is_passed_over(tmp_path):
     with waiting_lock(path, 3600, "stream", wait_s=1) as me:
         assert json.loads(path.read_text())["pid"] == me["pid"]
     assert not path.exists()
+
+
+def test_an_empty_lock_file_is_its_creators_until_it_is_old(tmp_path):
+    """The creator writes its owner right after the exclusive create: a waiter reading the
+    file in between must not take it over; a file left empty for long is a dead creator's."""
+    import os
+
+    path = tmp_path / "w.lock"
+    path.write_text("")
+    with pytest.raises(LockHeld), waiting_lock(path, 3600, "stream", wait_s=0.3):
+        pass
+    old = time.time() - 60
+    os.utime(path, (old, old))
+    with waiting_lock(path, 3600, "stream", wait_s=1) as me:
+        assert json.loads(path.read_text())["pid"] == me["pid"]
 
 
 def test_a_wait_too_long_fails_naming_the_holder(tmp_path):

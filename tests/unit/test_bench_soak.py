@@ -1,0 +1,44 @@
+"""The soak benchmark's summary (tests/benchmarks/bench_soak.py): windows, batches beside
+maintenance set apart, cost per event, trend — on hand-made batch metrics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.benchmarks.bench_soak import summarize, trend_per_hour
+
+T0 = datetime(2026, 12, 4, 16, 0, tzinfo=UTC)
+
+
+def _batch(minute: float, seconds: float, events: int) -> dict:
+    start = T0 + timedelta(minutes=minute)
+    return {"started_at": str(start), "finished_at": str(start + timedelta(seconds=seconds)),
+            "processing_s": seconds, "input_rows": events, "lag_p99_s": 1.0, "step_s": {}}
+
+
+def test_windows_cost_per_event_and_batches_beside_maintenance():
+    raw = {
+        "params": {"minutes": 4, "profiles": 10, "rate_eps": 1, "window_min": 2},
+        "seed_batches": 1,
+        "batches": [_batch(-5, 60.0, 500),  # the seed: left out
+                    _batch(0, 10.0, 1000), _batch(1, 30.0, 2000),  # window 0
+                    _batch(2, 50.0, 1000),  # window 1, beside the maintenance run
+                    _batch(3, 40.0, 4000)],  # window 1, after it
+        "maintenance": [{"started": str(T0 + timedelta(minutes=2, seconds=30)),
+                         "ended": str(T0 + timedelta(minutes=2, seconds=55)), "exit": 0}],
+    }
+    summary, first, second = summarize(raw)
+    assert (first["batches"], first["events"], first["beside_maintenance"]) == (2, 3000, 0)
+    assert first["quiet_ms_per_event"] == round(1000 * 40 / 3000, 2)
+    assert (second["batches"], second["beside_maintenance"]) == (2, 1)
+    assert second["quiet_ms_per_event"] == 10.0  # 40 s / 4,000 events; the 50 s batch is out
+    assert second["quiet_median_s"] == 40.0 and second["median_s"] == 45.0
+    assert summary["events"] == 8000 and summary["batches"] == 4
+    assert summary["ms_per_event_last_over_first"] == round(10.0 / 13.33, 2)
+    assert summary["median_beside_maintenance_s"] == 50.0
+    assert summary["maintenance"] == "@2min 25s exit 0"
+
+
+def test_trend_is_the_least_squares_slope_per_hour():
+    assert trend_per_hour([(0, 10.0), (1800, 15.0), (3600, 20.0)]) == 10.0
+    assert trend_per_hour([(0, 10.0), (3600, 10.0)]) == 0.0

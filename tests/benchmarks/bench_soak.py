@@ -10,14 +10,15 @@ that, the stream itself folds one CRM update and one logged-in visit per custome
 profiles the paced events update.
 
 Rows:
-- ``stream_soak``: batches and events of the paced part; the median processing time of the
-  first and the last full window, counting only batches that ran while no maintenance process
-  did (one shares the 2 cores), and their ratio; the least-squares trend of those batches'
-  processing time over the run (s per hour; 0 = no slowdown); the median of the batches beside
+- ``stream_soak``: batches and events of the paced part; for the first and the last full
+  window, the cost per event (processing seconds over events) and the median batch time, both
+  counting only batches that ran while no maintenance process did (one shares the 2 cores),
+  and the ratio of the costs per event (the slowdown figure: ``summarize``); the least-squares
+  trend of those batches' time over the run (s per hour); the median of the batches beside
   maintenance; every maintenance run's start, seconds and exit code (1 = a table failed, e.g.
   a conflict that outlasted its retries);
-- ``stream_soak_window_<i>``: per window, batches, events, median (all and quiet), p90, max and
-  the mean of the slowest steps;
+- ``stream_soak_window_<i>``: per window, batches, events, median (all and quiet), cost per
+  event, the median of the batches' lag p99, p90, max and the mean of the slowest steps;
 - ``stream_soak_files_<table>``: the live files before → after each maintenance run, from the
   ``table_health`` rows it wrote, and the table's last version.
 

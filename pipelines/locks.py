@@ -54,15 +54,16 @@ def is_stale(owner: dict, stale_after_s: float, now: float | None = None) -> boo
     return age > stale_after_s
 
 
+def _owner(label: str) -> dict:
+    """What a lock or claim file holds: who, where, since when."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "started_at": time.time(),
+            "label": label}
+
+
 def _acquire(path: Path, stale_after_s: float, label: str) -> dict:
     """Take the lock or raise LockHeld naming its holder (a stale one is taken over)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    me = {
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "started_at": time.time(),
-        "label": label,
-    }
+    me = _owner(label)
     for attempt in range(2):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -151,8 +152,7 @@ def waiting_lock(
     mine = None
     if claim:
         path.parent.mkdir(parents=True, exist_ok=True)
-        mine = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": time.time(),
-                "label": label}
+        mine = _owner(label)
         wanted.write_text(json.dumps(mine), encoding="utf-8")
     try:
         while True:

@@ -112,12 +112,13 @@ def _window_row(i: int, batches: list[dict], runs: list[dict[str, Any]]) -> dict
         for step, s in (b.get("step_s") or {}).items():
             steps[step] = steps.get(step, 0.0) + s
     top = sorted(steps.items(), key=lambda kv: -kv[1])[:4]
+    quiet = [b for b in batches if not _overlaps(b, runs)]
     return {"name": f"stream_soak_window_{i}", "batches": len(batches),
             "events": sum(b["input_rows"] for b in batches),
             "median_s": round(statistics.median(times), 2),
-            "beside_maintenance": sum(_overlaps(b, runs) for b in batches),
-            "quiet_median_s": _median([b for b in batches if not _overlaps(b, runs)]),
-            "quiet_ms_per_event": _ms_per_event([b for b in batches if not _overlaps(b, runs)]),
+            "beside_maintenance": len(batches) - len(quiet),
+            "quiet_median_s": _median(quiet),
+            "quiet_ms_per_event": _ms_per_event(quiet),
             "lag_p99_median_s": round(statistics.median(b["lag_p99_s"] or 0.0 for b in batches),
                                       1),
             "p90_s": round(times[int(0.9 * (len(times) - 1))], 2), "max_s": round(times[-1], 2),

@@ -10,11 +10,11 @@ judged against the persons themselves: merging two people is wrong whatever the 
 the event log that the truth knows, so a normalizer bug cannot hide in linkable_truth.
 
 Two tiers (docs/identity.md, "Probable links"): strong links are judged against the groups
-*strong* rules may join — linkable groups without the devices someone logged in on, which are
-weak by rule (``recall_strongly_linkable``); ``probable_scores`` adds the served probable links
-(each record of an attached anonymous id moved into the customer's profile) and reports the
-precision of the pairs they add and the recall with them, against the linkable groups and the
-persons.
+*strong* rules may join — linkable groups without the devices someone logged in on or that
+carried more than K cookies, which are weak by rule (``recall_strongly_linkable``);
+``probable_scores`` adds the served probable links (each record of an attached anonymous id
+moved into the customer's profile) and reports the precision of the pairs they add and the
+recall with them, against the linkable groups and the persons.
 """
 
 from __future__ import annotations
@@ -41,13 +41,16 @@ def _identifier_rows(records: DataFrame) -> DataFrame:
     )
 
 
-def login_devices(records: DataFrame) -> DataFrame:
-    """(id_type, id_value) of every device seen in a record with a customer id: weak by the
-    device rule, so strong links never join through it."""
-    return records.where(
-        F.col("identifiers.customer_id").isNotNull() & F.col("identifiers.device_id").isNotNull()
-    ).select(F.lit("device_id").alias("id_type"),
-             F.col("identifiers.device_id").alias("id_value")).distinct()
+def weak_devices(records: DataFrame, max_anonymous_ids_per_device: int) -> DataFrame:
+    """(id_type, id_value) of every device weak by the device rule — seen in a record with a
+    customer id, or with more than K distinct anonymous ids — so strong links never join
+    through it."""
+    device = F.col("identifiers.device_id")
+    return records.where(device.isNotNull()).groupBy(device.alias("id_value")).agg(
+        F.max(F.col("identifiers.customer_id").isNotNull().cast("int")).alias("login"),
+        F.countDistinct("identifiers.anonymous_id").alias("cookies"),
+    ).where((F.col("login") == 1) | (F.col("cookies") > max_anonymous_ids_per_device)).select(
+        F.lit("device_id").alias("id_type"), "id_value")
 
 
 def linkable_truth(records: DataFrame, identifier_truth: DataFrame,
@@ -57,7 +60,7 @@ def linkable_truth(records: DataFrame, identifier_truth: DataFrame,
     Args:
         records: record_id, person_id (truth), identifiers (normalized, as ingested).
         identifier_truth: id_type, id_value, shared, deny_listed (the generator's truth).
-        also_unusable: (id_type, id_value) that join nothing either (e.g. ``login_devices``).
+        also_unusable: (id_type, id_value) that join nothing either (e.g. ``weak_devices``).
     """
     unusable = identifier_truth.where("shared OR deny_listed").select("id_type", "id_value")
     if also_unusable is not None:
@@ -88,20 +91,25 @@ def normalization_match(records: DataFrame, identifier_truth: DataFrame) -> floa
     return row.hit / row.n if row.n else 1.0
 
 
-def evaluate(predicted: DataFrame, records: DataFrame, identifier_truth: DataFrame) -> dict:
+def evaluate(predicted: DataFrame, records: DataFrame, identifier_truth: DataFrame,
+             max_anonymous_ids_per_device: int) -> dict:
     """Precision vs persons, recall vs persons and vs linkable groups, normalization match.
 
     Args:
         predicted: record_id, profile_id (null: no profile — a singleton).
         records: record_id, person_id, identifiers.
+        max_anonymous_ids_per_device: the device rule's K the resolution ran with.
     """
     truth = records.select("record_id", "person_id")
     raw = pairwise_precision_recall(predicted, truth)
     linkable = pairwise_precision_recall(predicted, linkable_truth(records, identifier_truth))
     strongly = pairwise_precision_recall(
-        predicted, linkable_truth(records, identifier_truth, login_devices(records)))
+        predicted, linkable_truth(records, identifier_truth,
+                                  weak_devices(records, max_anonymous_ids_per_device)))
     return {
         "precision": raw["precision"],
+        # Rounding hides a miss at scale (one wrong pair in 10^6 is 0.99999 or "1.0").
+        "wrong_pairs": raw["predicted_pairs"] - raw["true_positive_pairs"],
         "recall": raw["recall"],
         "recall_linkable": linkable["recall"],
         "recall_strongly_linkable": strongly["recall"],
@@ -211,14 +219,14 @@ def _truth_source() -> Column:
 
 def score_events(
     events: DataFrame, links: DataFrame, record_truth: DataFrame, identifier_truth: DataFrame,
-    probable: DataFrame | None = None,
+    max_anonymous_ids_per_device: int, probable: DataFrame | None = None,
 ) -> dict:
     """Score the resolution of ingested ``events`` against the generator's truth.
 
     Events are matched to truth records by source and record key (``origin`` is
     ``<file>#<record key>``); events no profile claims count as singletons. With
     ``probable`` (the probable links to judge, e.g. the served ones), ``probable_scores``'
-    figures are added.
+    figures are added. ``max_anonymous_ids_per_device`` is the K the resolution ran with.
     """
     from pipelines.profiles.build import events_with_profiles
 
@@ -235,7 +243,7 @@ def score_events(
     records = events.select(record_id.alias("record_id"), "identifiers").join(
         truth, "record_id").cache()
     predicted = predicted.cache()
-    scores = evaluate(predicted, records, identifier_truth)
+    scores = evaluate(predicted, records, identifier_truth, max_anonymous_ids_per_device)
     if probable is not None:
         scores |= probable_scores(predicted, records, identifier_truth, probable)
     return scores

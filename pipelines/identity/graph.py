@@ -15,13 +15,14 @@ Rules (ARCHITECTURE §3.4):
   other nodes (k-1 edges for k identifiers instead of k²).
 - A device (``DEVICE_TYPES``) is *personal* while nobody has logged in on it (no customer id in
   its records) and it has carried at most K = ``max_anonymous_ids_per_device`` anonymous ids:
-  it links like any identifier, so the reset cookies of one anonymous visitor's laptop stay one
-  profile. Otherwise it is *weak*: it connects only records that carry no other identifier — a
-  family tablet where one member logged in must not pull the others' anonymous visits into
-  that member's profile — and joins a profile only when every record carrying it resolved to
-  that one profile (``assign_profiles`` uses it only for records with nothing else linked).
-  Both counts include the ids remembered in the device's link row, so weak is sticky like
-  shared (docs/identity.md, "Devices").
+  it links like any identifier (with K = 2, the reset cookies of one anonymous visitor's
+  laptop stay one profile — and so do two strangers' cookies on a library PC, which is why the
+  default is K = 1). Otherwise it is *weak*: it connects only records that carry no other
+  identifier — a family tablet where one member logged in must not pull the others'
+  anonymous visits into that member's profile — and joins a profile only when every record
+  carrying it resolved to that one profile (``assign_profiles`` uses it only for records with
+  nothing else linked). Both counts include the ids remembered in the device's link row, so
+  weak is sticky like shared (docs/identity.md, "Devices").
 """
 
 from __future__ import annotations
@@ -122,9 +123,9 @@ def identifier_summary(
     shared = F.coalesce(F.col("e_shared"), F.lit(False)) | (
         ~is_customer_id & (F.size(merged_ids) > n)
     )
-    # A personal device may join one visitor's reset cookies; once a login or more than K
-    # cookies show it is shared, it joins nobody to anybody, which is how a family tablet
-    # would misattribute a cart.
+    # A personal device may join up to K cookies; once a login or more than K cookies show
+    # it may be shared, it joins nobody to anybody, which is how a family tablet would
+    # misattribute a cart.
     weak = is_device & ((F.size(merged_ids) > 0) | (F.size(merged_anon) > k))
     node = (
         F.when(shared, F.lit(None).cast("string"))

@@ -21,8 +21,9 @@ class IdentityParams:
         max_customer_ids_per_identifier: fan-out limit N. A non-customer_id identifier seen in
             records with more than N distinct customer ids is *shared* and never links people.
         max_anonymous_ids_per_device: K. A device nobody logged in on, seen with at most K
-            distinct anonymous ids, links like any identifier (one visitor's reset cookies);
-            with more, or once a customer logged in on it, it is weak (docs/identity.md).
+            distinct anonymous ids, links like any identifier (K = 2 joins one visitor's
+            reset cookies, and two strangers' on a library PC); with more, or once a customer
+            logged in on it, it is weak (docs/identity.md).
         profile_id_prefix: prefix of newly minted profile ids (the rest is 16 hex digits).
         checkpoint: ``local`` (``localCheckpoint``: fast, executor storage) or ``reliable``
             (``checkpoint``: needs ``SparkContext.setCheckpointDir``, survives executor loss).
@@ -38,7 +39,7 @@ class IdentityParams:
     deny_list: tuple[str, ...] = ()
     deny_patterns: tuple[str, ...] = ()
     max_customer_ids_per_identifier: int = 1
-    max_anonymous_ids_per_device: int = 2
+    max_anonymous_ids_per_device: int = 1
     profile_id_prefix: str = "p_"
     checkpoint: str = "local"
     checkpoint_every: int = 2

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pipelines.config import relocated
+from pipelines.identity import IdentityParams
 from pipelines.identity.probable import ProbableParams, served
 from pipelines.ingest.flow import run_ingest
 from pipelines.ingest.sources import SOURCES
@@ -53,6 +54,7 @@ def run(ctx) -> list[dict]:
         spark.read.format("delta").load(catalog.path("identity_links")),
         spark.read.parquet(f"{truth}/record_person"),
         spark.read.parquet(f"{truth}/identifier_person.parquet"),
+        IdentityParams.from_conf(conf).max_anonymous_ids_per_device,
         probable=served(probable, params),
     )
     return [{
@@ -64,6 +66,7 @@ def run(ctx) -> list[dict]:
         "probable_links_stored": report.probable_links,
         "probable_links_served": scores["probable_links"],
         "wrong_on_shared_devices": scores["wrong_on_shared_devices"],
+        "strong_wrong_pairs": scores["wrong_pairs"],
         "serving_threshold": params.serving_threshold,
         **{k: round(scores[k], 5) for k in FIGURES},
     }]

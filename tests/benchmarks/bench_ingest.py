@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.config import Conf, relocated
+from pipelines.identity import IdentityParams
 from pipelines.ingest.flow import run_ingest
 from pipelines.ingest.sources import SOURCES
 from pipelines.session import get_spark
@@ -36,6 +37,7 @@ def _quality(spark, conf: Conf) -> dict:
         spark.read.format("delta").load(catalog.path("identity_links")),
         spark.read.parquet(f"{truth}/record_person"),
         spark.read.parquet(f"{truth}/identifier_person.parquet"),
+        IdentityParams.from_conf(conf).max_anonymous_ids_per_device,
     )
     return {k: round(scores[k], 5)
             for k in ("precision", "recall", "recall_linkable", "normalization_match")}

@@ -7,6 +7,7 @@ here with hashlib, never with the code under test.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import random
@@ -91,14 +92,36 @@ def test_family_tablet_with_one_login_does_not_merge_the_anonymous_visitor(spark
     assert links[("device_id", "phone")] == links[("customer_id", "C2")]
 
 
-def test_reset_cookies_on_a_device_nobody_logged_in_on_are_one_visitor(spark):
-    """No login on the laptop and two anonymous ids (K = 2): the device links them."""
+def test_two_cookies_on_a_device_nobody_logged_in_on_stay_apart_by_default(spark):
+    """K = 1: a second cookie makes the device weak, since two cookies and no login is also
+    the shape of a library PC two strangers used. Records carrying the device alone share the
+    device's own profile."""
+    obs = observations(
+        spark,
+        ("r1", 0, {"device_id": "laptop", "anonymous_id": "a-old"}),
+        ("r2", 5, {"device_id": "laptop", "anonymous_id": "a-new"}),
+        ("r3", 6, {"device_id": "laptop"}),
+    )
+    links = resolve(obs, empty_links(spark), PARAMS, now=RUN1).links
+    assert profiles(links) == {
+        ("device_id", "laptop"): pid("device_id:laptop"),
+        ("anonymous_id", "a-old"): pid("anonymous_id:a-old"),
+        ("anonymous_id", "a-new"): pid("anonymous_id:a-new"),
+    }
+    assert assigned(obs, links) == {"r1": pid("anonymous_id:a-old"),
+                                    "r2": pid("anonymous_id:a-new"),
+                                    "r3": pid("device_id:laptop")}
+
+
+def test_with_k_2_reset_cookies_on_a_device_nobody_logged_in_on_are_one_visitor(spark):
+    """No login on the laptop and two anonymous ids, K = 2: the device links them."""
     obs = observations(
         spark,
         ("r1", 0, {"device_id": "laptop", "anonymous_id": "a-old"}),
         ("r2", 5, {"device_id": "laptop", "anonymous_id": "a-new"}),
     )
-    links = by_key(resolve(obs, empty_links(spark), PARAMS, now=RUN1).links)
+    params = dataclasses.replace(PARAMS, max_anonymous_ids_per_device=2)
+    links = by_key(resolve(obs, empty_links(spark), params, now=RUN1).links)
     visitor = pid("anonymous_id:a-new")  # smallest of a-new, a-old, device_id:laptop
     assert {k: r.profile_id for k, r in links.items()} == {
         ("device_id", "laptop"): visitor,
@@ -114,7 +137,8 @@ def test_a_device_with_more_than_k_anonymous_ids_merges_nobody(spark):
     obs = observations(
         spark, *[(f"r{i}", i, {"device_id": "pc", "anonymous_id": f"a-{i}"}) for i in (1, 2, 3)]
     )
-    links = by_key(resolve(obs, empty_links(spark), PARAMS, now=RUN1).links)
+    params = dataclasses.replace(PARAMS, max_anonymous_ids_per_device=2)
+    links = by_key(resolve(obs, empty_links(spark), params, now=RUN1).links)
     visitors = {links[("anonymous_id", f"a-{i}")].profile_id for i in (1, 2, 3)}
     assert visitors == {pid(f"anonymous_id:a-{i}") for i in (1, 2, 3)}
     assert links[("device_id", "pc")].profile_id is None  # its records reach three profiles
@@ -149,7 +173,7 @@ def test_a_login_on_a_device_stops_it_linking_new_cookies_in_later_batches(spark
 
 
 def test_a_weak_device_places_only_records_that_carry_nothing_else(spark):
-    """A library PC (three cookies, K = 2): each cookie's record stays with its own visitor,
+    """A library PC (three cookies, K = 1): each cookie's record stays with its own visitor,
     and only the records carrying the PC alone share the PC's profile — even where the PC's
     profile id sorts before a visitor's."""
     obs = observations(
@@ -472,7 +496,7 @@ def test_identity_params_come_from_conf(conf):
     assert "test@example.com" in params.deny_list
     assert "+10000000000" in params.deny_list  # quoted in YAML: a phone, not a number
     assert params.max_customer_ids_per_identifier == 1  # see the note in conf/base.yaml
-    assert params.max_anonymous_ids_per_device == 2
+    assert params.max_anonymous_ids_per_device == 1  # see the note in conf/base.yaml
     assert params.profile_id_prefix == "p_"
 
 

@@ -76,6 +76,15 @@ def table_version(spark: SparkSession, path: str) -> int | None:
     return version if version >= 0 else None
 
 
+def table_id(spark: SparkSession, path: str) -> str:
+    """The table's id (Delta metadata): a table deleted and created again at the same path
+    has a new one, though its versions may reach the old ones again."""
+    jvm = spark._jvm
+    none = jvm.scala.Option.empty()
+    log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+    return str(log.update(False, none, none).metadata().id())
+
+
 def ensure_table(df: DataFrame, spec: TableSpec) -> None:
     """Create the table empty with ``df``'s schema if it does not exist.
 

@@ -121,10 +121,15 @@ def probable_links(
     Returns:
         One row per attached anonymous id; empty when ``params.enabled`` is false.
     """
-    spark = observations.sparkSession
     if not params.enabled:
-        return spark.createDataFrame([], PROBABLE_LINKS)
-    recs = device_records(observations, identity)
+        return observations.sparkSession.createDataFrame([], PROBABLE_LINKS)
+    return links_from_records(device_records(observations, identity), links, params, now=now)
+
+
+def links_from_records(
+    recs: DataFrame, links: DataFrame, params: ProbableParams, *, now: datetime
+) -> DataFrame:
+    """``probable_links`` from ``device_records`` rows: every record of each device to score."""
     per_device = recs.groupBy("device_id").agg(
         F.countDistinct("customer_id").alias("n_customers"),
         F.min("customer_id").alias("customer_id"),

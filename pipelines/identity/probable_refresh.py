@@ -1,47 +1,96 @@
-"""Recomputing the probable tier (docs/identity.md, "Probable links"): the links from the whole
-event log and the current strong links, then the activity they serve. The batch ingest runs it
+"""Recomputing the probable tier (docs/identity.md, "Probable links"): the links from the event
+log and the current strong links, then the activity they serve. The batch ingest runs it whole
 after its strong links; the stream after a micro-batch's event-log append, at most every
-``streaming.probable_refresh_s`` (docs/streaming.md, "Identity in the stream").
+``streaming.probable_refresh_s``, for what changed since the last refresh
+(``probable_incremental``; docs/streaming.md, "Identity in the stream").
 
-Both call this one function on the tables they wrote, so batch and stream agree on the same
-records by construction; the refresh is a pure function of (events, identity_links), so a run
-that dies half-way is redone whole by the next one (its watermark is written last).
+The tier is a pure function of (events, identity_links, settings): its watermark records the
+table versions and a digest of the settings it was computed from, and is written last, so a
+run that dies half-way is redone by the next one. The stream's update reads what changed
+between the watermark's versions and now from the tables' change data feed; whenever it
+cannot vouch for that — no watermark, other settings or never-link rules, a record deleted
+or rewritten in the log (an erasure), a feed it cannot read — it computes the tier whole.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.catalog import Catalog
-from pipelines.gate.delta_io import read_if_exists
+from pipelines.gate.delta_io import read_if_exists, table_id, table_version
 from pipelines.identity.graph import observations_from_events
 from pipelines.identity.params import IdentityParams
 from pipelines.identity.probable import ProbableParams, probable_links
 from pipelines.identity.probable_activity import probable_activity
+from pipelines.identity.probable_incremental import (
+    Changes,
+    new_anonymous_ids,
+    update_activity,
+    update_links,
+)
 from pipelines.identity.schemas import PROBABLE_ACTIVITY, PROBABLE_LINKS
 from pipelines.identity.store import (
     ACTIVITY_TABLE,
+    LINKS_TABLE,
     PROBABLE_TABLE,
     write_probable_activity,
     write_probable_links,
 )
-from pipelines.watermarks import changed_since, write_watermark
+from pipelines.watermarks import read_watermark, write_watermark
 
 STAGE = "probable"
+EVENTS_TABLE = "events"
+CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Refreshed:
-    """What one refresh wrote: rows of each table, and the profiles whose served probable
-    activity changed (new, different or gone), which a publisher must push again."""
+    """What one refresh wrote: rows of each table, the profiles whose served probable
+    activity changed (new, different or gone), which a publisher must push again, and
+    whether it computed the tier whole."""
 
     links: int
     profiles: int
     changed_profiles: tuple[str, ...]
+    whole: bool = True
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The versions of the tables and the settings a tier was computed from (its watermark)."""
+
+    events: int
+    links: int
+    settings: str
+
+    def watermark(self) -> str:
+        return f"events={self.events},links={self.links},settings={self.settings}"
+
+    @classmethod
+    def parse(cls, watermark: str | None) -> Inputs | None:
+        """None for no watermark, or one in an older format (computed whole again)."""
+        try:
+            parts = dict(p.split("=", 1) for p in (watermark or "").split(","))
+            return cls(int(parts["events"]), int(parts["links"]), parts["settings"])
+        except (KeyError, ValueError):
+            return None
+
+
+def settings_digest(identity: IdentityParams, params: ProbableParams, *tables: str) -> str:
+    """Everything besides the two tables' rows the tier depends on: deny-lists, never-link
+    rules, device limits, scores, and the tables' ids (one made again starts its versions
+    anew). Checkpoint and iteration knobs included: harmless, a change of them costs one
+    whole recompute."""
+    return hashlib.sha256(repr((identity, params, tables)).encode()).hexdigest()[:16]
 
 
 def refresh_probable(
@@ -50,45 +99,123 @@ def refresh_probable(
     identity: IdentityParams,
     params: ProbableParams,
     now: datetime,
+    *,
+    incremental: bool = False,
 ) -> Refreshed | None:
-    """Recompute both tables when the event log or the strong links changed since the last
-    refresh; None when nothing changed. Switched off, nothing is computed, and tables left
-    from earlier runs are emptied so no stale link is read."""
+    """Bring both tables up to date when the event log, the strong links or the settings
+    changed since the last refresh; None when nothing changed. ``incremental``: from what
+    changed, when the watermark allows it (module docstring). Switched off, nothing is
+    computed, and tables left from earlier runs are emptied so no stale link is read."""
     if not params.enabled:
         if read_if_exists(spark, catalog.path(PROBABLE_TABLE)) is not None:
             write_probable_links(catalog, spark.createDataFrame([], PROBABLE_LINKS))
         if read_if_exists(spark, catalog.path(ACTIVITY_TABLE)) is not None:
             write_probable_activity(catalog, spark.createDataFrame([], PROBABLE_ACTIVITY))
         return None
-    changed = changed_since(spark, catalog, STAGE)
-    if changed is None:
+    events_version = table_version(spark, catalog.path(EVENTS_TABLE))
+    links_version = table_version(spark, catalog.path(LINKS_TABLE))
+    if events_version is None or links_version is None:
         return None
-    events, links, inputs = changed
-    probable = probable_links(observations_from_events(events), links, identity, params,
-                              now=now).cache()
-    activity = probable_activity(events, probable, params, now=now).cache()
+    inputs = Inputs(events_version, links_version, settings_digest(
+        identity, params, table_id(spark, catalog.path(EVENTS_TABLE)),
+        table_id(spark, catalog.path(LINKS_TABLE))))
+    last = Inputs.parse(read_watermark(spark, catalog, STAGE))
+    if last == inputs:
+        return None
+    events = _at(spark, catalog.path(EVENTS_TABLE), events_version)
+    links = _at(spark, catalog.path(LINKS_TABLE), links_version)
+    before = _tier_before(spark, catalog)
+    changes = (_changes(spark, catalog, last, inputs)
+               if incremental and before is not None else None)
+    if changes is None:
+        probable, affected = probable_links(observations_from_events(events), links, identity,
+                                            params, now=now), None
+    else:
+        probable, affected = update_links(events, links, changes, before[0], identity, params,
+                                          now=now)
+    # Materialized before both tables are replaced: the incremental rows kept are read from
+    # them, and the activity reads the links.
+    probable = probable.localCheckpoint(eager=True)
+    if affected is None:
+        activity, redone = probable_activity(events, probable, params, now=now), None
+    else:
+        touched = affected.union(new_anonymous_ids(changes)).distinct()
+        activity, redone = update_activity(events, probable, touched, before[0], before[1],
+                                           params, now=now)
+    activity = activity.localCheckpoint(eager=True)
+    moved = _changed_profiles(before, activity, redone)
+    write_probable_links(catalog, probable)
+    write_probable_activity(catalog, activity)
+    write_watermark(spark, catalog, STAGE, inputs.watermark(), now)
+    return Refreshed(probable.count(), activity.count(), moved, whole=changes is None)
+
+
+def _at(spark: SparkSession, path: str, version: int) -> DataFrame:
+    """The table as of ``version``: the one the watermark will name, whatever commits next."""
+    return spark.read.format("delta").option("versionAsOf", version).load(path)
+
+
+def _tier_before(spark: SparkSession, catalog: Catalog) -> tuple[DataFrame, DataFrame] | None:
+    links = read_if_exists(spark, catalog.path(PROBABLE_TABLE))
+    activity = read_if_exists(spark, catalog.path(ACTIVITY_TABLE))
+    return None if links is None or activity is None else (links, activity)
+
+
+def _changes(spark: SparkSession, catalog: Catalog, last: Inputs | None, now: Inputs
+             ) -> Changes | None:
+    """What the log and the links gained from ``last``'s versions to ``now``'s, from the
+    change data feed; None when only a whole recompute is sound (module docstring)."""
+    if last is None or last.settings != now.settings:
+        return None
+    if last.events > now.events or last.links > now.links:
+        return None  # a table made again from scratch
     try:
-        link_rows = probable.count()
-        moved = _changed_profiles(spark, catalog, activity)
-        write_probable_links(catalog, probable)
-        activity_rows = activity.count()
-        write_probable_activity(catalog, activity)
-    finally:
-        activity.unpersist()
-        probable.unpersist()
-    write_watermark(spark, catalog, STAGE, inputs, now)
-    return Refreshed(link_rows, activity_rows, moved)
+        events = _feed(spark, catalog.path(EVENTS_TABLE), last.events, now.events)
+        links = _feed(spark, catalog.path(LINKS_TABLE), last.links, now.links)
+        if events is not None:
+            events = events.localCheckpoint(eager=True)
+            if not events.where(F.col("_change_type") != "insert").isEmpty():
+                return None  # deleted or rewritten records: an erasure
+        if links is not None:
+            links = links.select("id_type", "id_value", "profile_id").localCheckpoint(eager=True)
+    except (PySparkException, Py4JJavaError) as e:
+        # Files of the feed vacuumed, or versions written without it: the whole recompute
+        # needs neither. Read here, whole, so a failure cannot come later from a lazy plan.
+        log.info("probable tier computed whole: change data feed unreadable (%s)",
+                 str(e).splitlines()[0])
+        return None
+    if events is None:
+        events = _at(spark, catalog.path(EVENTS_TABLE), now.events).limit(0)
+    if links is None:
+        links = spark.createDataFrame([], "id_type string, id_value string, profile_id string")
+    return Changes(events=events.drop(*CDF_COLUMNS), links=links)
 
 
-def _changed_profiles(spark: SparkSession, catalog: Catalog, activity: DataFrame
-                      ) -> tuple[str, ...]:
-    """Profiles whose activity row the refresh adds, changes or drops (``updated_at`` aside),
-    read before the table is replaced."""
-    before = read_if_exists(spark, catalog.path(ACTIVITY_TABLE))
+def _feed(spark: SparkSession, path: str, after: int, upto: int) -> DataFrame | None:
+    """Change rows of the commits after version ``after`` up to ``upto``; None if none."""
+    if upto <= after:
+        return None
+    return (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", after + 1)
+        .option("endingVersion", upto)
+        .load(path)
+    )
+
+
+def _changed_profiles(before: tuple[DataFrame, DataFrame] | None, activity: DataFrame,
+                      redone: DataFrame | None) -> tuple[str, ...]:
+    """Profiles whose activity row the refresh adds, changes or drops (``updated_at`` aside);
+    only those ``redone`` can have changed when given."""
     if before is None:
         return tuple(sorted(r.profile_id for r in activity.select("profile_id").collect()))
-    columns = [c for c in activity.columns if c != "updated_at"]
-    old, new = before.select(*columns), activity.select(*columns)
+    old, new = before[1], activity
+    if redone is not None:
+        old = old.join(redone, "profile_id", "left_semi")
+        new = new.join(redone, "profile_id", "left_semi")
+    columns = [c for c in new.columns if c != "updated_at"]
+    old, new = old.select(*columns), new.select(*columns)
     diff = new.exceptAll(old).unionByName(old.exceptAll(new)).select("profile_id").distinct()
     return tuple(sorted(r.profile_id for r in diff.where(F.col("profile_id").isNotNull())
                         .collect()))

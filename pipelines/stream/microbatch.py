@@ -349,8 +349,9 @@ def _refresh_probable(spark: SparkSession, ctx: StreamContext, now: datetime, tx
         spark, ctx.catalog, ctx.identity, now))
     if refreshed is None:
         return
-    log.info("%s probable tier: %d links, %d profiles with activity, %d changed",
-             txn.app_id, refreshed.links, refreshed.profiles, len(refreshed.changed_profiles))
+    log.info("%s probable tier (%s): %d links, %d profiles with activity, %d changed",
+             txn.app_id, "whole" if refreshed.whole else "incremental", refreshed.links,
+             refreshed.profiles, len(refreshed.changed_profiles))
     if ctx.chatbot is not None and refreshed.changed_profiles:
         retried("probable publish", lambda: ctx.chatbot.publish_profiles(
             spark, ctx.catalog, refreshed.changed_profiles, txn))

@@ -1,11 +1,13 @@
 """The probable tier in the stream (docs/streaming.md, "Identity in the stream"): after a
 micro-batch's event-log append, at most every ``streaming.probable_refresh_s`` seconds, the
-tier is recomputed from the whole log and the strong links (``identity.probable_refresh``,
-the batch ingest's function), and the profiles whose probable activity changed are published
-to the chatbot export and cache again (``ChatbotSync.publish_profiles``).
+tier is brought up to date for the events and strong links that changed since the last
+refresh (``identity.probable_refresh``, the batch ingest's function, incrementally), and the
+profiles whose probable activity changed are published to the chatbot export and cache again
+(``ChatbotSync.publish_profiles``).
 
-Not part of the batch's exactly-once argument: both tables are derived state, recomputed
-whole from committed tables, so a refresh cut short is redone by the next one.
+Not part of the batch's exactly-once argument: both tables are derived state, computed from
+committed table versions that the tier's watermark names, so a refresh cut short is redone
+by the next one.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class ProbableSync:
 
     def refresh(self, spark: SparkSession, catalog: Catalog, identity: IdentityParams,
                 now: datetime) -> Refreshed | None:
-        refreshed = refresh_probable(spark, catalog, identity, self.params, now)
+        refreshed = refresh_probable(spark, catalog, identity, self.params, now,
+                                     incremental=True)
         self._last = time.monotonic()
         return refreshed

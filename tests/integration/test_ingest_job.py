@@ -3,6 +3,7 @@ and, on generated data, identity quality and the quarantine against the generato
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -356,9 +357,10 @@ def test_generated_invalid_rows_are_quarantined_and_valid_ones_land(spark, gener
 
 @pytest.mark.slow
 def test_the_stream_gives_the_batchs_probable_tier_and_publishes_its_changes(
-        spark, generated, redis_conf, tmp_path):
+        spark, generated, redis_conf, tmp_path, caplog):
     """Issue 16's parity bar: the generated data's events, sent through the Delta lane's
-    micro-batches (``process_batch``, probable tier refreshed after every batch), give the same
+    micro-batches (``process_batch``, probable tier refreshed after every batch: whole after
+    the first, from what changed after the second), give the same
     probable links and activity as the batch ingest. One app user's newest anonymous product
     view is held back for a second batch: it touches no customer profile, yet that customer's
     served ``probable_last_viewed`` must become the batch's — the refresh publishes the
@@ -408,8 +410,10 @@ def test_the_stream_gives_the_batchs_probable_tier_and_publishes_its_changes(
     before = _table(spark, conf, "probable_activity").where(mine).first()
     assert before is None or before.probable_last_viewed != activity.probable_last_viewed
     ctx.chatbot = chatbot
-    second = process_batch(envelopes.where(F.col("_held")).drop("_held"), 1, ctx)
+    with caplog.at_level(logging.INFO, logger="pipelines.stream.microbatch"):
+        second = process_batch(envelopes.where(F.col("_held")).drop("_held"), 1, ctx)
     assert second["new_events"] == 1
+    assert "probable tier (incremental)" in caplog.text
     customer = _table(spark, conf, "profiles").where(mine).first()
     assert customer.last_batch == f"{ctx.settings.query_name}:0"  # batch 1 left it alone
 

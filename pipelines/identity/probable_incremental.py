@@ -76,7 +76,7 @@ def affected_anonymous_ids(
 
 
 def update_links(
-    events: DataFrame,
+    records: DataFrame,
     links: DataFrame,
     changes: Changes,
     before: DataFrame,
@@ -86,11 +86,18 @@ def update_links(
     now: datetime,
 ) -> tuple[DataFrame, DataFrame]:
     """(probable links now, affected anonymous ids): ``before``'s rows of unaffected ids, and
-    the affected ids' rows computed again. ``events`` is the whole log as it now stands."""
-    records = device_records(observations_from_events(events), identity)
+    the affected ids' rows computed again.
+
+    Args:
+        records: ``device_records`` of the whole log as it now stands, read twice (the
+            affected set, the rescoring): the caller may persist it.
+        links: the strong links as they now stand; ``before``: the probable links as they were.
+    """
     pairs = records.select("device_id", "customer_id", "anonymous_id").distinct()
     new_records = device_records(observations_from_events(changes.events), identity)
-    affected = affected_anonymous_ids(pairs, new_records, changes, links)
+    # Materialized: the rescoring, the rows kept and the caller's activity update all read it.
+    affected = affected_anonymous_ids(pairs, new_records, changes, links).localCheckpoint(
+        eager=True)
     devices = pairs.join(affected, "anonymous_id", "left_semi").select("device_id").distinct()
     scored = links_from_records(
         records.join(devices, "device_id", "left_semi"), links, params, now=now

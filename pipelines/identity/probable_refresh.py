@@ -5,11 +5,13 @@ after its strong links; the stream after a micro-batch's event-log append, at mo
 (``probable_incremental``; docs/streaming.md, "Identity in the stream").
 
 The tier is a pure function of (events, identity_links, settings): its watermark records the
-table versions and a digest of the settings it was computed from, and is written last, so a
-run that dies half-way is redone by the next one. The stream's update reads what changed
-between the watermark's versions and now from the tables' change data feed; whenever it
-cannot vouch for that — no watermark, other settings or never-link rules, a record deleted
-or rewritten in the log (an erasure), a feed it cannot read — it computes the tier whole.
+table versions and a digest of the settings it was computed from, and the versions it left
+the tier's own tables at; it is written last, so a run that dies half-way is redone by the
+next one. The stream's update reads what changed between the watermark's versions and now
+from the tables' change data feed; whenever it cannot vouch for that — no watermark, other
+settings or never-link rules, tier tables written since (by an erasure, a batch ingest or a
+refresh cut short), a record deleted or rewritten in the log (an erasure), a feed it cannot
+read — it computes the tier whole.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from py4j.protocol import Py4JJavaError
+from pyspark import StorageLevel
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -28,7 +31,7 @@ from pipelines.catalog import Catalog
 from pipelines.gate.delta_io import read_if_exists, table_id, table_version
 from pipelines.identity.graph import observations_from_events
 from pipelines.identity.params import IdentityParams
-from pipelines.identity.probable import ProbableParams, probable_links
+from pipelines.identity.probable import ProbableParams, device_records, probable_links
 from pipelines.identity.probable_activity import probable_activity
 from pipelines.identity.probable_incremental import (
     Changes,
@@ -66,21 +69,33 @@ class Refreshed:
 
 @dataclass(frozen=True)
 class Inputs:
-    """The versions of the tables and the settings a tier was computed from (its watermark)."""
+    """The versions of the tables and the settings a tier was computed from."""
 
     events: int
     links: int
     settings: str
 
-    def watermark(self) -> str:
-        return f"events={self.events},links={self.links},settings={self.settings}"
+
+@dataclass(frozen=True)
+class Watermark:
+    """What the last refresh computed from (``inputs``) and the versions it left the two tier
+    tables at (``tier``): tables at other versions were written by someone else since (an
+    erasure, a batch ingest) or by a refresh cut short between them."""
+
+    inputs: Inputs
+    tier: str
+
+    def text(self) -> str:
+        i = self.inputs
+        return f"events={i.events},links={i.links},settings={i.settings},tier={self.tier}"
 
     @classmethod
-    def parse(cls, watermark: str | None) -> Inputs | None:
+    def parse(cls, text: str | None) -> Watermark | None:
         """None for no watermark, or one in an older format (computed whole again)."""
         try:
-            parts = dict(p.split("=", 1) for p in (watermark or "").split(","))
-            return cls(int(parts["events"]), int(parts["links"]), parts["settings"])
+            parts = dict(p.split("=", 1) for p in (text or "").split(","))
+            return cls(Inputs(int(parts["events"]), int(parts["links"]), parts["settings"]),
+                       parts["tier"])
         except (KeyError, ValueError):
             return None
 
@@ -119,40 +134,66 @@ def refresh_probable(
     inputs = Inputs(events_version, links_version, settings_digest(
         identity, params, table_id(spark, catalog.path(EVENTS_TABLE)),
         table_id(spark, catalog.path(LINKS_TABLE))))
-    last = Inputs.parse(read_watermark(spark, catalog, STAGE))
-    if last == inputs:
+    last = Watermark.parse(read_watermark(spark, catalog, STAGE))
+    if last is not None and last.inputs == inputs:
         return None
     events = _at(spark, catalog.path(EVENTS_TABLE), events_version)
     links = _at(spark, catalog.path(LINKS_TABLE), links_version)
     before = _tier_before(spark, catalog)
-    changes = (_changes(spark, catalog, last, inputs)
-               if incremental and before is not None else None)
+    sound = incremental and before is not None and last is not None and last.tier == _tier(
+        spark, catalog)
+    changes = _changes(spark, catalog, last.inputs, inputs) if sound else None
     if changes is None:
-        probable, affected = probable_links(observations_from_events(events), links, identity,
-                                            params, now=now), None
+        probable = probable_links(observations_from_events(events), links, identity, params,
+                                  now=now).localCheckpoint(eager=True)
+        activity = probable_activity(events, probable, params, now=now).localCheckpoint(
+            eager=True)
+        moved = _diff_profiles(before[1] if before is not None else None, activity)
+        changed = True
     else:
-        probable, affected = update_links(events, links, changes, before[0], identity, params,
-                                          now=now)
-    # Materialized before both tables are replaced: the incremental rows kept are read from
-    # them, and the activity reads the links.
-    probable = probable.localCheckpoint(eager=True)
-    if affected is None:
-        activity, redone = probable_activity(events, probable, params, now=now), None
-    else:
-        touched = affected.union(new_anonymous_ids(changes)).distinct()
-        activity, redone = update_activity(events, probable, touched, before[0], before[1],
-                                           params, now=now)
-    activity = activity.localCheckpoint(eager=True)
-    moved = _changed_profiles(before, activity, redone)
-    write_probable_links(catalog, probable)
-    write_probable_activity(catalog, activity)
-    write_watermark(spark, catalog, STAGE, inputs.watermark(), now)
+        probable, activity, moved, changed = _update(events, links, changes, before, identity,
+                                                     params, now)
+    if changed:
+        write_probable_links(catalog, probable)
+        write_probable_activity(catalog, activity)
+    write_watermark(spark, catalog, STAGE, Watermark(inputs, _tier(spark, catalog)).text(), now)
     return Refreshed(probable.count(), activity.count(), moved, whole=changes is None)
+
+
+def _update(events: DataFrame, links: DataFrame, changes: Changes,
+            before: tuple[DataFrame, DataFrame], identity: IdentityParams,
+            params: ProbableParams, now: datetime
+            ) -> tuple[DataFrame, DataFrame, tuple[str, ...], bool]:
+    """(links, activity, profiles whose activity changed, whether either table changed) from
+    what changed (``probable_incremental``), both tables materialized: the rows kept are
+    read from the tables about to be replaced."""
+    records = device_records(observations_from_events(events), identity).persist(
+        StorageLevel.MEMORY_AND_DISK)
+    try:
+        probable, affected = update_links(records, links, changes, before[0], identity, params,
+                                          now=now)
+        probable = probable.localCheckpoint(eager=True)
+    finally:
+        records.unpersist()
+    touched = affected.union(new_anonymous_ids(changes)).distinct()
+    activity, redone = update_activity(events, probable, touched, before[0], before[1], params,
+                                       now=now)
+    activity = activity.localCheckpoint(eager=True)
+    old, new = _sides(before[1], activity, redone, "profile_id")
+    moved = tuple(sorted(p for p in old.keys() | new.keys() if old.get(p) != new.get(p)))
+    old_links, new_links = _sides(before[0], probable, affected, "anonymous_id")
+    return probable, activity, moved, old_links != new_links or bool(moved)
 
 
 def _at(spark: SparkSession, path: str, version: int) -> DataFrame:
     """The table as of ``version``: the one the watermark will name, whatever commits next."""
     return spark.read.format("delta").option("versionAsOf", version).load(path)
+
+
+def _tier(spark: SparkSession, catalog: Catalog) -> str:
+    """The two tier tables' versions, as ``links.activity``."""
+    return ".".join(str(table_version(spark, catalog.path(t)))
+                    for t in (PROBABLE_TABLE, ACTIVITY_TABLE))
 
 
 def _tier_before(spark: SparkSession, catalog: Catalog) -> tuple[DataFrame, DataFrame] | None:
@@ -161,11 +202,11 @@ def _tier_before(spark: SparkSession, catalog: Catalog) -> tuple[DataFrame, Data
     return None if links is None or activity is None else (links, activity)
 
 
-def _changes(spark: SparkSession, catalog: Catalog, last: Inputs | None, now: Inputs
+def _changes(spark: SparkSession, catalog: Catalog, last: Inputs, now: Inputs
              ) -> Changes | None:
     """What the log and the links gained from ``last``'s versions to ``now``'s, from the
     change data feed; None when only a whole recompute is sound (module docstring)."""
-    if last is None or last.settings != now.settings:
+    if last.settings != now.settings:
         return None
     if last.events > now.events or last.links > now.links:
         return None  # a table made again from scratch
@@ -204,18 +245,27 @@ def _feed(spark: SparkSession, path: str, after: int, upto: int) -> DataFrame | 
     )
 
 
-def _changed_profiles(before: tuple[DataFrame, DataFrame] | None, activity: DataFrame,
-                      redone: DataFrame | None) -> tuple[str, ...]:
-    """Profiles whose activity row the refresh adds, changes or drops (``updated_at`` aside);
-    only those ``redone`` can have changed when given."""
+def _sides(before: DataFrame, after: DataFrame, keys: DataFrame, key: str
+           ) -> tuple[dict[str, tuple], dict[str, tuple]]:
+    """The rows of ``keys`` in ``before`` and ``after``, by ``key``, ``updated_at`` aside, in
+    one Spark job: an update's few rows, compared on the driver."""
+    columns = [c for c in after.columns if c != "updated_at"]
+    both = before.select(F.lit(True).alias("_before"), *columns).unionByName(
+        after.select(F.lit(False).alias("_before"), *columns)).join(keys, key, "left_semi")
+    sides: tuple[dict, dict] = ({}, {})
+    for r in both.collect():
+        sides[0 if r["_before"] else 1][r[key]] = tuple(r)[1:]
+    return sides
+
+
+def _diff_profiles(before: DataFrame | None, activity: DataFrame) -> tuple[str, ...]:
+    """Profiles whose activity row ``activity`` adds, changes or drops against ``before``
+    (``updated_at`` aside; every profile without a ``before``), computed by Spark: only the
+    differences reach the driver."""
     if before is None:
         return tuple(sorted(r.profile_id for r in activity.select("profile_id").collect()))
-    old, new = before[1], activity
-    if redone is not None:
-        old = old.join(redone, "profile_id", "left_semi")
-        new = new.join(redone, "profile_id", "left_semi")
-    columns = [c for c in new.columns if c != "updated_at"]
-    old, new = old.select(*columns), new.select(*columns)
+    columns = [c for c in activity.columns if c != "updated_at"]
+    old, new = before.select(*columns), activity.select(*columns)
     diff = new.exceptAll(old).unionByName(old.exceptAll(new)).select("profile_id").distinct()
     return tuple(sorted(r.profile_id for r in diff.where(F.col("profile_id").isNotNull())
                         .collect()))

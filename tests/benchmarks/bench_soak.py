@@ -91,6 +91,28 @@ def trend_per_hour(points: list[tuple[float, float]]) -> float:
     return 3600.0 * sxy / sxx if sxx else 0.0
 
 
+def batch_fit(points: list[tuple[float, float, bool, float]]
+              ) -> tuple[float, float, float, float]:
+    """Least squares of seconds = fixed + per_event x events + refresh x [the probable refresh
+    ran] + drift x hours, over (seconds since start, events, refresh ran, processing seconds):
+    (fixed s, ms per event, refresh s, drift s per hour).
+
+    The drift is the slowdown per batch with batch size and the periodic refresh (due every
+    ``probable_refresh_s``, so in some batches only) held apart: a lane that does the same work
+    per event and per batch all hour fits a drift near 0, whatever its batch sizes."""
+    import numpy as np
+
+    a = np.array([[1.0, e, float(r), t / 3600.0] for t, e, r, _ in points])
+    y = np.array([s for *_, s in points])
+    (fixed, per_event, refresh, drift), *_ = np.linalg.lstsq(a, y, rcond=None)
+    return float(fixed), 1000.0 * float(per_event), float(refresh), float(drift)
+
+
+def _refreshed(b: dict) -> bool:
+    """Did the batch refresh the probable tier (its step took any time)?"""
+    return (b.get("step_s") or {}).get("probable", 0.0) > 0.05
+
+
 def _when(b: dict, key: str) -> datetime:
     return datetime.fromisoformat(b[key])
 
@@ -234,6 +256,15 @@ def summarize(raw: dict[str, Any]) -> list[dict[str, Any]]:
         "quiet_trend_s_per_hour": round(trend_per_hour([(offset(b), b["processing_s"])
                                                         for b in quiet]), 2),
         "median_beside_maintenance_s": _median([b for b in paced if _overlaps(b, runs)]),
+        **dict(zip(("quiet_fit_fixed_s", "quiet_fit_ms_per_event", "quiet_fit_refresh_s",
+                    "quiet_fit_drift_s_per_hour"),
+                   (round(v, 2) for v in batch_fit(
+                       [(offset(b), b["input_rows"], _refreshed(b), b["processing_s"])
+                        for b in quiet])), strict=True)),
+        # The one step that used to read the whole growing log (docs/streaming.md).
+        "probable_step_trend_s_per_hour": round(trend_per_hour(
+            [(offset(b), b["step_s"]["probable"]) for b in quiet if _refreshed(b)]
+            or [(0.0, 0.0)]), 2),
         "maintenance": " ".join(
             f"@{(r['started'] - start_at).total_seconds() / 60:.0f}min "
             f"{(r['ended'] - r['started']).total_seconds():.0f}s exit {r['exit']}" for r in runs),

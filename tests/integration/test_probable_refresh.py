@@ -1,7 +1,8 @@
 """When the probable tier is updated from the change data feed, and when it is computed whole
 (pipelines/identity/probable_refresh.py), on Delta tables: appended events are folded in
-incrementally and give what the whole recompute gives; an erased record, other settings or a
-missing watermark make it whole; unchanged inputs make it a no-op."""
+incrementally and give what the whole recompute gives; an erased record, a tier table written
+by another, other settings or a missing watermark make it whole; unchanged inputs make it a
+no-op."""
 
 from __future__ import annotations
 
@@ -84,6 +85,13 @@ def test_appends_are_folded_in_and_an_erasure_recomputes_whole(spark, conf) -> N
     erased = refresh(incremental=True)
     assert erased.whole and erased.changed_profiles == (C1_PROFILE,)
     assert _tables(spark, catalog)[1][C1_PROFILE].probable_last_viewed.sku == "S1"
+
+    # A tier table written by another since (here: a row deleted, as a refresh cut short
+    # between the two tables would leave them): the next refresh computes it whole again.
+    spark.sql(f"DELETE FROM delta.`{catalog.path('probable_activity')}`")
+    _append_events(spark, catalog, [_browse("e4", "2026-08-03T09:00:00", "a1", sku="S4")])
+    assert refresh(incremental=True).whole
+    assert _tables(spark, catalog)[1][C1_PROFILE].probable_last_viewed.sku == "S4"
 
     # Other settings (a new never-link rule, a threshold) cannot be folded in either.
     other = replace(PARAMS, serving_threshold=0.9)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.benchmarks.bench_soak import summarize, trend_per_hour
+from tests.benchmarks.bench_soak import batch_fit, summarize, trend_per_hour
 
 T0 = datetime(2026, 12, 4, 16, 0, tzinfo=UTC)
 
@@ -42,3 +42,16 @@ def test_windows_cost_per_event_and_batches_beside_maintenance():
 def test_trend_is_the_least_squares_slope_per_hour():
     assert trend_per_hour([(0, 10.0), (1800, 15.0), (3600, 20.0)]) == 10.0
     assert trend_per_hour([(0, 10.0), (3600, 10.0)]) == 0.0
+
+
+def test_the_batch_fit_holds_batch_size_and_the_refresh_apart_from_drift():
+    # 12 s + 3 ms/event + 8 s when the refresh ran, and 6 s more per hour.
+    points = [(t, e, r, 12.0 + 0.003 * e + 8.0 * r + 6.0 * t / 3600)
+              for t, e, r in [(0, 1000, True), (600, 8000, False), (1200, 3000, True),
+                              (2400, 9000, True), (3000, 4000, False), (3600, 2000, False)]]
+    fitted = batch_fit(points)
+    assert tuple(round(v, 6) for v in fitted) == (12.0, 3.0, 8.0, 6.0)
+    # Batches that grow (a lane falling behind) at the same cost per event: no drift.
+    growing = [(t, 1000 * 1.2 ** (t // 300), t % 600 == 0, 0.0) for t in range(0, 3600, 300)]
+    growing = [(t, e, r, 5.0 + 0.002 * e + 4.0 * r) for t, e, r, _ in growing]
+    assert abs(batch_fit(growing)[3]) < 1e-6

@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame
 
 from pipelines.identity import IdentityParams
 from pipelines.identity.graph import observations_from_events
-from pipelines.identity.probable import ProbableParams, probable_links
+from pipelines.identity.probable import ProbableParams, device_records, probable_links
 from pipelines.identity.probable_activity import probable_activity
 from pipelines.identity.probable_incremental import (
     Changes,
@@ -126,7 +126,8 @@ def test_updating_the_tier_gives_the_whole_recompute_on_random_worlds(spark) -> 
     expected_links, expected_activity = _whole(log_after, new_links)
 
     changes = Changes(events=appended, links=_changed(spark, links_before, links_after))
-    probable, affected = update_links(log_after, new_links, changes, probable_before,
+    records = device_records(observations_from_events(log_after), IDENTITY)
+    probable, affected = update_links(records, new_links, changes, probable_before,
                                       IDENTITY, PARAMS, now=NOW)
     probable = probable.localCheckpoint(eager=True)
     touched = affected.union(new_anonymous_ids(changes)).distinct()

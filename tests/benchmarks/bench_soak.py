@@ -13,10 +13,13 @@ Rows:
 - ``stream_soak``: batches and events of the paced part; for the first and the last full
   window, the cost per event (processing seconds over events) and the median batch time, both
   counting only batches that ran while no maintenance process did (one shares the 2 cores),
-  and the ratio of the costs per event (the slowdown figure: ``summarize``); the least-squares
-  trend of those batches' time over the run (s per hour); the median of the batches beside
-  maintenance; every maintenance run's start, seconds and exit code (1 = a table failed, e.g.
-  a conflict that outlasted its retries);
+  and the ratio of the costs per event (``summarize``); the least-squares trend of those
+  batches' time over the run (s per hour); the slowdown figure, ``quiet_fit_drift_s_per_hour``,
+  from the fit of those batches' time to a fixed cost, a cost per event, the probable refresh
+  and a drift (``batch_fit``), with the other three terms; the trend of the probable refresh's
+  step where it ran; the median of the batches beside maintenance; every maintenance run's
+  start, seconds and exit code (1 = a table failed, e.g. a conflict that outlasted its
+  retries);
 - ``stream_soak_window_<i>``: per window, batches, events, median (all and quiet), cost per
   event, the median of the batches' lag p99, p90, max and the mean of the slowest steps;
 - ``stream_soak_files_<table>``: the live files before → after each maintenance run, from the

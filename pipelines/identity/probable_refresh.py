@@ -142,27 +142,41 @@ def refresh_probable(
     before = _tier_before(spark, catalog)
     sound = incremental and before is not None and last is not None and last.tier == _tier(
         spark, catalog)
-    changes = _changes(spark, catalog, last.inputs, inputs) if sound else None
-    if changes is None:
-        probable = probable_links(observations_from_events(events), links, identity, params,
-                                  now=now).localCheckpoint(eager=True)
-        activity = probable_activity(events, probable, params, now=now).localCheckpoint(
-            eager=True)
-        moved = _diff_profiles(before[1] if before is not None else None, activity)
-        changed = True
-    else:
-        probable, activity, moved, changed = _update(events, links, changes, before, identity,
-                                                     params, now)
-    if changed:
-        write_probable_links(catalog, probable)
-        write_probable_activity(catalog, activity)
-    write_watermark(spark, catalog, STAGE, Watermark(inputs, _tier(spark, catalog)).text(), now)
-    return Refreshed(probable.count(), activity.count(), moved, whole=changes is None)
+    # What is materialized here is released when the refresh ends, not left to the JVM's
+    # garbage collector: a stream refreshes every minute all day.
+    held: list[DataFrame] = []
+    try:
+        changes = _changes(spark, catalog, last.inputs, inputs, held) if sound else None
+        if changes is None:
+            probable = _held(held, probable_links(observations_from_events(events), links,
+                                                  identity, params, now=now))
+            activity = _held(held, probable_activity(events, probable, params, now=now))
+            moved = _diff_profiles(before[1] if before is not None else None, activity)
+            changed = True
+        else:
+            probable, activity, moved, changed = _update(events, links, changes, before,
+                                                         identity, params, now, held)
+        if changed:
+            write_probable_links(catalog, probable)
+            write_probable_activity(catalog, activity)
+        write_watermark(spark, catalog, STAGE, Watermark(inputs, _tier(spark, catalog)).text(),
+                        now)
+        return Refreshed(probable.count(), activity.count(), moved, whole=changes is None)
+    finally:
+        for df in held:
+            df.unpersist()
+
+
+def _held(held: list[DataFrame], df: DataFrame) -> DataFrame:
+    """``df`` materialized (``localCheckpoint``) and listed for release."""
+    df = df.localCheckpoint(eager=True)
+    held.append(df)
+    return df
 
 
 def _update(events: DataFrame, links: DataFrame, changes: Changes,
             before: tuple[DataFrame, DataFrame], identity: IdentityParams,
-            params: ProbableParams, now: datetime
+            params: ProbableParams, now: datetime, held: list[DataFrame]
             ) -> tuple[DataFrame, DataFrame, tuple[str, ...], bool]:
     """(links, activity, profiles whose activity changed, whether either table changed) from
     what changed (``probable_incremental``), both tables materialized: the rows kept are
@@ -172,13 +186,14 @@ def _update(events: DataFrame, links: DataFrame, changes: Changes,
     try:
         probable, affected = update_links(records, links, changes, before[0], identity, params,
                                           now=now)
-        probable = probable.localCheckpoint(eager=True)
+        held.append(affected)
+        probable = _held(held, probable)
     finally:
         records.unpersist()
     touched = affected.union(new_anonymous_ids(changes)).distinct()
     activity, redone = update_activity(events, probable, touched, before[0], before[1], params,
                                        now=now)
-    activity = activity.localCheckpoint(eager=True)
+    activity = _held(held, activity)
     old, new = _sides(before[1], activity, redone, "profile_id")
     moved = tuple(sorted(p for p in old.keys() | new.keys() if old.get(p) != new.get(p)))
     old_links, new_links = _sides(before[0], probable, affected, "anonymous_id")
@@ -202,8 +217,8 @@ def _tier_before(spark: SparkSession, catalog: Catalog) -> tuple[DataFrame, Data
     return None if links is None or activity is None else (links, activity)
 
 
-def _changes(spark: SparkSession, catalog: Catalog, last: Inputs, now: Inputs
-             ) -> Changes | None:
+def _changes(spark: SparkSession, catalog: Catalog, last: Inputs, now: Inputs,
+             held: list[DataFrame]) -> Changes | None:
     """What the log and the links gained from ``last``'s versions to ``now``'s, from the
     change data feed; None when only a whole recompute is sound (module docstring)."""
     if last.settings != now.settings:
@@ -214,11 +229,11 @@ def _changes(spark: SparkSession, catalog: Catalog, last: Inputs, now: Inputs
         events = _feed(spark, catalog.path(EVENTS_TABLE), last.events, now.events)
         links = _feed(spark, catalog.path(LINKS_TABLE), last.links, now.links)
         if events is not None:
-            events = events.localCheckpoint(eager=True)
+            events = _held(held, events)
             if not events.where(F.col("_change_type") != "insert").isEmpty():
                 return None  # deleted or rewritten records: an erasure
         if links is not None:
-            links = links.select("id_type", "id_value", "profile_id").localCheckpoint(eager=True)
+            links = _held(held, links.select("id_type", "id_value", "profile_id"))
     except (PySparkException, Py4JJavaError) as e:
         # Files of the feed vacuumed, or versions written without it: the whole recompute
         # needs neither. Read here, whole, so a failure cannot come later from a lazy plan.

@@ -410,7 +410,7 @@ def test_the_stream_gives_the_batchs_probable_tier_and_publishes_its_changes(
     before = _table(spark, conf, "probable_activity").where(mine).first()
     assert before is None or before.probable_last_viewed != activity.probable_last_viewed
     ctx.chatbot = chatbot
-    with caplog.at_level(logging.INFO, logger="pipelines.stream.microbatch"):
+    with caplog.at_level(logging.INFO, logger="profilake.stream"):
         second = process_batch(envelopes.where(F.col("_held")).drop("_held"), 1, ctx)
     assert second["new_events"] == 1
     assert "probable tier (incremental)" in caplog.text

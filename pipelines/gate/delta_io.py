@@ -69,20 +69,22 @@ def table_version(spark: SparkSession, path: str) -> int | None:
     ``update``: a listing of ``_delta_log`` from the last checkpoint), not with DESCRIBE
     HISTORY: that runs a Spark job, ~0.1 s per call and 12 calls per micro-batch (measured
     in docs/performance.md), where this takes tens of milliseconds at most."""
-    jvm = spark._jvm
-    none = jvm.scala.Option.empty()
-    log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
-    version = int(log.update(False, none, none).version())
+    version = int(_snapshot(spark, path).version())
     return version if version >= 0 else None
 
 
 def table_id(spark: SparkSession, path: str) -> str:
     """The table's id (Delta metadata): a table deleted and created again at the same path
     has a new one, though its versions may reach the old ones again."""
+    return str(_snapshot(spark, path).metadata().id())
+
+
+def _snapshot(spark: SparkSession, path: str):
+    """The table's latest snapshot (a JVM object), brought up to date from ``_delta_log``."""
     jvm = spark._jvm
     none = jvm.scala.Option.empty()
     log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
-    return str(log.update(False, none, none).metadata().id())
+    return log.update(False, none, none)
 
 
 def ensure_table(df: DataFrame, spec: TableSpec) -> None:

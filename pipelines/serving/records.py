@@ -29,7 +29,12 @@ def export_records(export: DataFrame) -> Iterator[dict[str, Any]]:
     """Stream the export rows' documents to the driver as dicts, one partition at a time, with
     the base state and covered offsets (``BASE``, ``COVERED``) when the export has them."""
     extra = [c for c in (BASE_STATE, COVERED_OFFSETS) if c in export.columns]
-    for row in export.select(DOCUMENT, *extra).toLocalIterator():
+    # Through the RDD, not DataFrame.toLocalIterator: that one ends its SQL execution before
+    # its serving thread runs the partitions' jobs under that execution's id, and Spark 4.2's
+    # scheduler keeps such jobs (with their plans, broadcasts and cached relations) until the
+    # application ends — one per micro-batch in the stream (docs/performance.md, "Jobs Spark
+    # never forgot"). The RDD's jobs run under the caller's execution, if any.
+    for row in export.select(DOCUMENT, *extra).rdd.toLocalIterator():
         record = json.loads(row[0])
         if extra:
             record[BASE] = row[BASE_STATE] if BASE_STATE in extra else None

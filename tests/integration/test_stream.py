@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import uuid
 from contextlib import redirect_stdout
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ class Outcome:
     root: str
     metrics: list[dict]
     after_first: dict[str, dict]  # customer/email -> profile row after the first run
+    jobs_left: set[int]  # SQL executions the stream's runs left jobs behind for
 
 
 def _send(bootstrap: str, topic: str, messages: list) -> None:
@@ -101,6 +103,13 @@ def _run(spark, conf, settings) -> None:
     query = start_profile_stream(spark, conf, settings=settings, available_now=True)
     query.awaitTermination()
     assert query.exception() is None
+
+
+def _executions_holding_jobs(spark) -> set[int]:
+    """SQL execution ids Spark's scheduler still keeps jobs for (``DAGScheduler.
+    activeQueryToJobs``, Spark ≥ 4.1: an entry is dropped when its execution ends)."""
+    held = spark.sparkContext._jsc.sc().dagScheduler().activeQueryToJobs()
+    return {int(k) for k in held.keySet().toArray()}
 
 
 def _profiles(spark, catalog) -> dict[str, dict]:
@@ -127,15 +136,29 @@ def outcome(spark, base_conf, kafka_broker, redis_conf, tmp_path_factory) -> Out
     metrics: list[dict] = []
     catalog = Catalog(conf)
     _send(kafka_broker, topic, FIRST)
+    held_before = _executions_holding_jobs(spark)
     # Both identity engines in one lane: the first batch resolved by Spark, the second (with
     # the merge) on the driver, as identity.local_max_records decides by batch size.
     _run(spark, overridden(conf, {"identity.local_max_records": 0}), settings)
     after_first = _profiles(spark, catalog)
     _send(kafka_broker, topic, SECOND)
     _run(spark, conf, settings)
+    # The scheduler drops an ended execution's jobs on its event loop: give it a moment.
+    deadline = time.monotonic() + 10
+    while ((jobs_left := _executions_holding_jobs(spark) - held_before)
+           and time.monotonic() < deadline):
+        time.sleep(0.2)
     metrics = [r.asDict() for r in spark.read.format("delta")
                .load(catalog.path("stream_metrics")).orderBy("batch_id").collect()]
-    return Outcome(catalog, conf, topic, root, metrics, after_first)
+    return Outcome(catalog, conf, topic, root, metrics, after_first, jobs_left)
+
+
+def test_the_stream_leaves_no_spark_job_behind(outcome):
+    """Every job a micro-batch runs is forgotten when the batch ends. A job Spark's scheduler
+    keeps holds its query plan, broadcasts and cached relations, so one kept per batch fills
+    the driver's heap within the hour and slows every batch (docs/performance.md, "Jobs
+    Spark never forgot")."""
+    assert outcome.jobs_left == set()
 
 
 def test_a_duplicate_event_counts_once(spark, outcome):

@@ -30,6 +30,7 @@ BENCHMARKS = [
     "bench_producer",
     "bench_ingest",
     "bench_identity_tiers",
+    "bench_dedupe",
     "bench_api",
     "bench_hot",
     "bench_nightly",

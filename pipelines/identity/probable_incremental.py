@@ -17,6 +17,11 @@ other row is kept. A profile's activity row changes only when one of its links i
 an attached anonymous id has new events; those profiles' rows are computed again from all
 their links. Anything else — a record deleted (an erasure), a changed never-link rule or
 setting — needs the whole recompute (``probable_refresh`` decides).
+
+The log grows for as long as the platform runs, and the stream refreshes every minute: the
+log is only ever read through a broadcast filter on the few identifiers that changed — never
+shuffled, deduplicated or held whole — so a refresh costs what changed plus a few column scans
+(docs/performance.md, "What grew with the log").
 """
 
 from __future__ import annotations
@@ -48,24 +53,24 @@ class Changes:
 
 
 def affected_anonymous_ids(
-    pairs: DataFrame, new_records: DataFrame, changes: Changes, links: DataFrame
+    records: DataFrame, new_records: DataFrame, changes: Changes, links: DataFrame
 ) -> DataFrame:
     """The anonymous ids (one column, ``anonymous_id``) whose probable row may differ.
 
     Args:
-        pairs: distinct (device_id, customer_id, anonymous_id) of ``device_records`` over the
-            whole log as it now stands.
+        records: ``device_records`` of the whole log as it now stands.
         new_records: ``device_records`` of the appended events.
         changes: the appended events and the changed link rows.
         links: the strong links as they now stand.
     """
     changed = changes.links
     customers = changed.where(F.col("id_type") == "customer_id").select(
-        F.col("id_value").alias("customer_id"))
+        F.col("id_value").alias("customer_id")).distinct()
     devices = new_records.select("device_id").union(
-        pairs.join(customers.distinct(), "customer_id", "left_semi").select("device_id")
+        records.join(F.broadcast(customers), "customer_id", "left_semi").select("device_id")
     ).distinct()
-    on_devices = pairs.join(devices, "device_id", "left_semi").select("anonymous_id")
+    on_devices = records.join(F.broadcast(devices), "device_id", "left_semi").select(
+        "anonymous_id")
     own_link = changed.where(F.col("id_type") == "anonymous_id").select(
         F.col("id_value").alias("anonymous_id"))
     profiles = changed.where(F.col("profile_id").isNotNull()).select("profile_id").distinct()
@@ -89,18 +94,18 @@ def update_links(
     the affected ids' rows computed again.
 
     Args:
-        records: ``device_records`` of the whole log as it now stands, read twice (the
-            affected set, the rescoring): the caller may persist it.
+        records: ``device_records`` of the whole log as it now stands, read four times, each
+            through a filter on the few identifiers that changed.
         links: the strong links as they now stand; ``before``: the probable links as they were.
     """
-    pairs = records.select("device_id", "customer_id", "anonymous_id").distinct()
     new_records = device_records(observations_from_events(changes.events), identity)
     # Materialized: the rescoring, the rows kept and the caller's activity update all read it.
-    affected = affected_anonymous_ids(pairs, new_records, changes, links).localCheckpoint(
+    affected = affected_anonymous_ids(records, new_records, changes, links).localCheckpoint(
         eager=True)
-    devices = pairs.join(affected, "anonymous_id", "left_semi").select("device_id").distinct()
+    devices = records.join(F.broadcast(affected), "anonymous_id", "left_semi").select(
+        "device_id").distinct()
     scored = links_from_records(
-        records.join(devices, "device_id", "left_semi"), links, params, now=now
+        records.join(F.broadcast(devices), "device_id", "left_semi"), links, params, now=now
     ).join(affected, "anonymous_id", "left_semi")
     kept = before.join(affected, "anonymous_id", "left_anti")
     return kept.unionByName(scored), affected
@@ -131,7 +136,8 @@ def update_activity(
     their_links = probable.join(profiles, "profile_id", "left_semi")
     anonymous = their_links.select(F.col("anonymous_id").alias("_anonymous_id")).distinct()
     their_events = events.join(
-        anonymous, F.col("identifiers.anonymous_id") == F.col("_anonymous_id"), "left_semi")
+        F.broadcast(anonymous), F.col("identifiers.anonymous_id") == F.col("_anonymous_id"),
+        "left_semi")
     again = probable_activity(their_events, their_links, params, now=now)
     kept = before.join(profiles, "profile_id", "left_anti")
     return kept.unionByName(again), profiles

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from py4j.protocol import Py4JJavaError
-from pyspark import StorageLevel
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -181,15 +180,11 @@ def _update(events: DataFrame, links: DataFrame, changes: Changes,
     """(links, activity, profiles whose activity changed, whether either table changed) from
     what changed (``probable_incremental``), both tables materialized: the rows kept are
     read from the tables about to be replaced."""
-    records = device_records(observations_from_events(events), identity).persist(
-        StorageLevel.MEMORY_AND_DISK)
-    try:
-        probable, affected = update_links(records, links, changes, before[0], identity, params,
-                                          now=now)
-        held.append(affected)
-        probable = _held(held, probable)
-    finally:
-        records.unpersist()
+    records = device_records(observations_from_events(events), identity)
+    probable, affected = update_links(records, links, changes, before[0], identity, params,
+                                      now=now)
+    held.append(affected)
+    probable = _held(held, probable)
     touched = affected.union(new_anonymous_ids(changes)).distinct()
     activity, redone = update_activity(events, probable, touched, before[0], before[1], params,
                                        now=now)

@@ -31,6 +31,7 @@ BENCHMARKS = [
     "bench_ingest",
     "bench_identity_tiers",
     "bench_dedupe",
+    "bench_probable_refresh",
     "bench_api",
     "bench_hot",
     "bench_nightly",

@@ -373,9 +373,8 @@ def flag_logged(spark: SparkSession, events_path: str, deduped: DataFrame) -> Da
     if not dates:
         return deduped.withColumn("_in_log", F.lit(False))
     # The log side is today's whole partition and grows all day; the batch is small. The
-    # batch's ids are broadcast into the log's scan, so only the few logged ones are shuffled
-    # or joined again: a distinct over the log's ids took 1.5 s at 50k logged events and 8.4 s
-    # at 6M, this 1.0-1.2 s at both (docs/performance.md, "The event log's dedupe").
+    # batch's ids are broadcast into the log's scan, so only the few logged ones are shuffled:
+    # a batch's cost stays flat through the day (docs/performance.md, "What grew with the log").
     ids = deduped.select("event_id")
     logged = (
         log.where(F.col("event_date").isin(dates))

@@ -68,21 +68,17 @@ def _events(spark, start: int, n: int):
           for f in EVENT_LOG.fields])
 
 
-def _links(spark, start: int, n: int, moved_from: int | None = None):
-    """Strong links of the customers and cookies of events [start, start + n); with
-    ``moved_from``, MOVED cookies from there repointed to a new profile."""
-    devices = spark.range(start // EVENTS_PER_DEVICE, (start + n) // EVENTS_PER_DEVICE)
-    if moved_from is not None:
-        devices = spark.range(moved_from, moved_from + MOVED)
+def _links(devices, moved: bool = False):
+    """Strong links of the cookies of ``devices`` (one column ``id``) and, unless ``moved``,
+    of their customers; ``moved``: the cookies repointed to new profiles."""
     d = F.col("id").cast("string")
-    cookies = devices.select(F.explode(F.array(*[F.lit(i) for i in range(3)])).alias("k"),
-                             "id").select(
+    rows = devices.select(F.explode(F.array(*[F.lit(i) for i in range(3)])).alias("k"),
+                          "id").select(
         F.lit("anonymous_id").alias("id_type"),
         F.concat(F.lit("a"), d, F.lit("-"), F.col("k").cast("string")).alias("id_value"),
         F.concat(F.lit("p_a"), d, F.lit("-"), F.col("k").cast("string"),
-                 F.lit("-moved" if moved_from is not None else "")).alias("profile_id"))
-    rows = cookies
-    if moved_from is None:
+                 F.lit("-moved" if moved else "")).alias("profile_id"))
+    if not moved:
         rows = rows.unionByName(devices.where(F.col("id") % 2 == 0).select(
             F.lit("customer_id").alias("id_type"),
             F.concat(F.lit("C"), (F.col("id") / 2).cast("long").cast("string")).alias("id_value"),
@@ -97,15 +93,15 @@ def _timed_refreshes(spark, catalog: Catalog, size: int) -> tuple[list[float], i
     ``size`` events."""
     identity, params = IdentityParams(), ProbableParams()
     write_delta(_events(spark, 0, size), catalog.table("events"), "append")
-    links = _links(spark, 0, size)
+    links = _links(spark.range(size // EVENTS_PER_DEVICE))
     ensure_table(links, catalog.table("identity_links"))
     write_delta(links, catalog.table("identity_links"), "merge", merge_on=["id_type", "id_value"])
     refresh_probable(spark, catalog, identity, params, NOW, incremental=True)
     seconds, logged, done = [], size, None
     for i in range(REFRESHES):
         write_delta(_events(spark, logged, BATCH), catalog.table("events"), "append")
-        write_delta(_links(spark, 0, 0, moved_from=i * MOVED), catalog.table("identity_links"),
-                    "merge", merge_on=["id_type", "id_value"])
+        write_delta(_links(spark.range(i * MOVED, (i + 1) * MOVED), moved=True),
+                    catalog.table("identity_links"), "merge", merge_on=["id_type", "id_value"])
         logged += BATCH
         with timer() as t:
             done = refresh_probable(spark, catalog, identity, params, NOW, incremental=True)

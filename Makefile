@@ -130,7 +130,14 @@ serve-api: setup redis-up ## serve the read API (PROFILAKE_API_KEYS=key1,key2) o
 chatbot-demo: setup redis-up ## export profiles, start the API and chat as two customers
 	@$(BIN)/profilake-demo-chatbot
 
-bench: setup services-up ## run the benchmarks, print a table, write var/bench/latest.json
+# The read API benchmark's second load generator (tests/benchmarks/bench_api.py), built once
+# when a Go toolchain is present; without it the benchmark uses its Python generator alone.
+VEGETA := var/tools/vegeta
+$(VEGETA):
+	@if command -v go >/dev/null; then echo "· building vegeta (load generator) into var/tools …"; \
+		GOBIN=$(CURDIR)/var/tools go install github.com/tsenart/vegeta/v12@v12.12.0; fi
+
+bench: setup services-up $(VEGETA) ## run the benchmarks, print a table, write var/bench/latest.json
 	@$(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
 
 clean: services-down ## stop services and delete local data (var/), caches and the venv

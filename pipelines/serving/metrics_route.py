@@ -17,13 +17,13 @@ from starlette.concurrency import run_in_threadpool
 from pipelines.catalog import Catalog
 from pipelines.config import Conf
 from pipelines.monitoring.prometheus import CONTENT_TYPE, LatestMetrics, render
-from pipelines.serving.request_metrics import TYPES, RequestCounters, RequestMetrics
+from pipelines.serving.request_metrics import TYPES, RequestCounters
 
 
-def add_metrics(app: FastAPI, conf: Conf, authorized) -> None:
-    """Count every request (middleware, outermost) and serve ``/metrics``."""
+def add_metrics(app: FastAPI, conf: Conf, authorized) -> RequestCounters:
+    """Serve ``/metrics``; returns the counters for ``RequestMetrics`` to feed (the API puts
+    it in front of everything, api.ReadAPI)."""
     counters = RequestCounters()
-    app.add_middleware(RequestMetrics, counters=counters)
     latest = LatestMetrics(Catalog(conf).path("metrics"),
                            int(conf.get("monitor.metrics_lookback_days")),
                            float(conf.get("api.delta_refresh_s")))
@@ -35,3 +35,5 @@ def add_metrics(app: FastAPI, conf: Conf, authorized) -> None:
         samples = await run_in_threadpool(latest.samples)
         return Response(render([*samples, *counters.samples()], TYPES),
                         media_type=CONTENT_TYPE)
+
+    return counters

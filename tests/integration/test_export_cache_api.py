@@ -207,6 +207,18 @@ def test_unknown_is_404_and_malformed_is_422(api):
     assert get(api, "/v1/lookup/phone/0151 1234").status_code == 422  # not international
 
 
+def test_requests_are_counted_whether_the_fast_path_or_fastapi_answers(api):
+    # The fast path answers hits and unknown ids in front of FastAPI; a malformed id is
+    # FastAPI's (422). /metrics counts all of them per route and status.
+    for url in (f"/v1/profiles/{BOB}", f"/v1/profiles/{BOB}", "/v1/profiles/p_0000000000000000",
+                "/v1/profiles/not-a-profile"):
+        get(api, url)
+    text = api.get("/metrics").text
+    for status, n in (("200", 2), ("404", 1), ("422", 1)):
+        assert f'profilake_api_requests_total{{route="/v1/profiles",status="{status}"}} {n}.0' \
+            in text, text
+
+
 def test_a_422_does_not_repeat_the_input(api):
     marker = "q7" * 5000  # 10 KB
     for path in (f"/v1/profiles/p_{marker}", f"/v1/lookup/email/{marker}@x.com",

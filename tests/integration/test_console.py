@@ -26,7 +26,7 @@ import pytest
 from fastapi.responses import JSONResponse
 
 from pipelines.catalog import Catalog
-from pipelines.config import overridden
+from pipelines.config import overridden, relocated
 from pipelines.identity.schemas import MERGES
 from pipelines.services import redis_server
 from pipelines.serving import cache
@@ -103,10 +103,9 @@ def lake(spark, redis_conf, tmp_path_factory) -> Iterator[dict[str, Any]]:
     their versions (Bob at 7), then Bob at 8. identity_merges holds Bob's two merges."""
     root = str(tmp_path_factory.mktemp("console") / "var")
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    conf = overridden(redis_conf, {
-        "paths.root": root, "paths.lakehouse": f"{root}/lakehouse",
-        "paths.validation": f"{root}/lakehouse/_validation", "cache.prefix": prefix,
-    })
+    # Every path under the module's own root, logs included: the undo jobs the test starts
+    # leave their files in paths.logs, which the next run must not find.
+    conf = overridden(relocated(redis_conf, root), {"cache.prefix": prefix})
     catalog, params = Catalog(conf), ExportParams.from_conf(conf)
     _write_merges(catalog.path("identity_merges"), [
         (BOB, EVE, "email", "e" * 64, "e-merge-eve", ts("2026-08-20T08:00:00"),

@@ -356,18 +356,15 @@ class FastReads:
 
 
 class ReadAPI(FastAPI):
-    """FastAPI whose front door (``front``: request counting around ``FastReads``) sees every
-    request before FastAPI's own stack. FastAPI wraps its app in middlewares of its own
-    (server errors, body limits, exception telemetry): on a cache hit they cost more CPU
-    than the answer, and the hot routes need none of them."""
+    """FastAPI whose front door (``front``, set by ``create_app``: request counting around
+    ``FastReads``) sees every request before FastAPI's own stack. FastAPI wraps its app in
+    middlewares of its own (server errors, body limits, exception telemetry): on a cache hit
+    they cost more CPU than the answer, and the hot routes need none of them."""
 
-    front: Any = None
+    front: Any
 
     async def __call__(self, scope, receive, send) -> None:
-        if self.front is None:
-            await super().__call__(scope, receive, send)
-        else:
-            await self.front(scope, receive, send)
+        await self.front(scope, receive, send)
 
 
 class _Stack:

@@ -21,27 +21,22 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pipelines.config import Conf, overridden
+from tests.helpers import free_port
 
 RATE = 1000
 DURATION_S = 10
 KEY = "bench-" + uuid.uuid4().hex
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _export(conf: Conf, n: int) -> dict[str, Any]:
@@ -103,18 +98,26 @@ def _load(url: str, paths: list[str], rate: float = RATE, duration: float = DURA
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _measured(api, paths: list[str]) -> dict[str, Any]:
-    """The load run's figures plus the server's CPU per request and the host's load average
-    (other processes on a shared host stretch the tail latencies)."""
+def _measured(api, run: Callable[[], tuple[dict, int]]) -> dict[str, Any]:
+    """``run``'s figures plus the server's CPU per request it served and the host's load
+    average (other processes on a shared host stretch the tail latencies). ``run`` returns
+    its figures and how many requests the server answered meanwhile."""
     cpu = api.cpu_s()
-    result = _load(api.url, paths)
+    result, served = run()
     cpu = api.cpu_s() - cpu
-    requests = result["sent"] + int(RATE * 1.0)  # the warm-up second is served too
     return {
         **result,
-        "server_cpu_us_per_req": round(cpu / requests * 1e6),
+        "server_cpu_us_per_req": round(cpu / served * 1e6),
         "host_load_avg_1m": round(os.getloadavg()[0], 1),
     }
+
+
+def _loadgen(api, paths: list[str]) -> dict[str, Any]:
+    def run() -> tuple[dict, int]:
+        result = _load(api.url, paths)
+        return result, result["sent"] + int(RATE * 1.0)  # the warm-up second is served too
+
+    return _measured(api, run)
 
 
 VEGETA = Path(__file__).resolve().parents[2] / "var" / "tools" / "vegeta"
@@ -135,22 +138,23 @@ def _vegeta(api, paths: list[str], rate: float = RATE, duration: float = DURATIO
         done = subprocess.run(cmd, shell=True, capture_output=True, text=True, check=True)
         return json.loads(done.stdout)
 
-    attack(1)
-    cpu = api.cpu_s()
-    report = attack(duration)
-    cpu = api.cpu_s() - cpu
-    Path(targets).unlink()
-    ms = {k: round(v / 1e6, 3) for k, v in report["latencies"].items()}
-    return {
-        "generator": "vegeta",
-        "sent": report["requests"],
-        "ok": report["status_codes"].get("200", 0),
-        "errors": len(report["errors"]),
-        "achieved_rps": round(report["throughput"], 1),
-        "p50_ms": ms["50th"], "p95_ms": ms["95th"], "p99_ms": ms["99th"], "max_ms": ms["max"],
-        "server_cpu_us_per_req": round(cpu / report["requests"] * 1e6),
-        "host_load_avg_1m": round(os.getloadavg()[0], 1),
-    }  # fmt: skip
+    def run() -> tuple[dict, int]:
+        report = attack(duration)
+        ms = {k: round(v / 1e6, 3) for k, v in report["latencies"].items()}
+        return {
+            "generator": "vegeta",
+            "sent": report["requests"],
+            "ok": report["status_codes"].get("200", 0),
+            "errors": len(report["errors"]),
+            "achieved_rps": round(report["throughput"], 1),
+            "p50_ms": ms["50th"], "p95_ms": ms["95th"], "p99_ms": ms["99th"], "max_ms": ms["max"],
+        }, report["requests"]  # fmt: skip
+
+    try:
+        attack(1)
+        return _measured(api, run)
+    finally:
+        Path(targets).unlink()
 
 
 def _sources(url: str, paths: list[str]) -> dict[str, int]:
@@ -177,9 +181,9 @@ def run(ctx) -> list[dict[str, Any]]:
     try:
         setup = _export(conf, n)
         paths = _paths(n)
-        with api_process(conf, KEY, port=_free_port()) as api:
+        with api_process(conf, KEY, port=free_port()) as api:
             assert _sources(api.url, paths) == {"cache": 50}
-            rows.append({"name": "api_cache_path_1000rps", "profiles": n, **_measured(api, paths)})
+            rows.append({"name": "api_cache_path_1000rps", "profiles": n, **_loadgen(api, paths)})
             rows[-1].update(setup)
             if VEGETA.exists():
                 rows.append({"name": "api_cache_path_1000rps_vegeta", "profiles": n,
@@ -188,11 +192,11 @@ def run(ctx) -> list[dict[str, Any]]:
                 print("· vegeta not built (no Go toolchain): the cache path is measured by "
                       "loadgen alone")
             rows.append(_stream_freshness(conf, api.url))
-        no_redis = overridden(conf, {"redis.port": _free_port()})
-        with api_process(no_redis, KEY, port=_free_port()) as api:
+        no_redis = overridden(conf, {"redis.port": free_port()})
+        with api_process(no_redis, KEY, port=free_port()) as api:
             assert _sources(api.url, paths) == {"delta": 50}
             rows.append(
-                {"name": "api_delta_fallback_1000rps", "profiles": n, **_measured(api, paths)}
+                {"name": "api_delta_fallback_1000rps", "profiles": n, **_loadgen(api, paths)}
             )
     finally:
         drop_prefix(redis_server.client(conf), prefix)

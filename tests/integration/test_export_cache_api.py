@@ -8,7 +8,6 @@ Redis and with Redis unreachable (Delta fallback through delta-rs).
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from pipelines.serving.hashing import hmac_hex
 from pipelines.serving.params import ExportParams
 from pipelines.serving.publish import sync_touched, write_export
 from pipelines.serving.records import BASE, COVERED, export_records
+from tests.helpers import free_port
 from tests.serving_data import (
     ANNA,
     AS_OF,
@@ -47,12 +47,6 @@ from tests.serving_data import (
 
 KEY = "test-key-" + uuid.uuid4().hex[:8]
 PEPPER = "dev-pepper"
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +102,7 @@ def api(served, monkeypatch) -> Iterator[TestClient]:
 @pytest.fixture()
 def api_without_redis(served, monkeypatch) -> Iterator[TestClient]:
     monkeypatch.setenv("PROFILAKE_API_KEYS", KEY)
-    conf = overridden(served["conf"], {"redis.port": closed_port()})
+    conf = overridden(served["conf"], {"redis.port": free_port()})
     with TestClient(create_app(conf)) as client:
         yield client
 
@@ -369,7 +363,7 @@ def test_stream_sync_updates_delta_and_cache_and_ignores_replays(spark, served, 
     monkeypatch.setenv("PROFILAKE_API_KEYS", KEY)
     with TestClient(create_app(conf)) as api:
         assert get(api, f"/v1/profiles/{BOB}").json()["profile_version"] == 8
-    no_redis = overridden(conf, {"redis.port": closed_port(), "api.delta_refresh_s": 0})
+    no_redis = overridden(conf, {"redis.port": free_port(), "api.delta_refresh_s": 0})
     with TestClient(create_app(no_redis)) as api:
         body = get(api, "/v1/lookup/customer_id/C0000002").json()
         assert (body["profile_version"], body["source"]) == (8, "delta")

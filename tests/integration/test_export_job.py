@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import datetime
 
 import pytest
@@ -16,6 +15,7 @@ from pipelines.profiles.state import fold_events
 from pipelines.profiles.store import write_profiles
 from pipelines.serving import cache
 from tests.events_factory import event, events_df, ts
+from tests.helpers import free_port
 
 PID = "p_00000000000000a1"
 
@@ -43,11 +43,8 @@ def test_export_job_then_cli_chatbot_through_a_real_api(spark, conf, redis_conf,
 
     summary = run_export(spark, conf, datetime(2026, 9, 1, 2))
     assert summary["chatbot_export"] == 1 and summary["cache"]["written"] == 1
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     try:
-        with api_process(conf, "cli-key", port=port) as api:
+        with api_process(conf, "cli-key", port=free_port()) as api:
             assert chatbot_cli(["--api-url", api.url, "--api-key", "cli-key", "--customer-id",
                                 "C0000077", "wo ist meine Bestellung?"]) == 0  # fmt: skip
     finally:

@@ -6,12 +6,12 @@ closed or refused connection fails clearly and is reopened on the next call."""
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
-import redis
 
+from pipelines.services.redis_server import client as redis_client
 from pipelines.serving.redis_pipe import RedisReplyError, ScriptPipe
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -22,10 +22,6 @@ FAIL = "return redis.error_reply('boom ' .. ARGV[1])"
 def _pipe(conf, script: str = ECHO, timeout_s: float = 2.0) -> ScriptPipe:
     return ScriptPipe(str(conf.get("redis.host")), int(conf.get("redis.port")),
                       int(conf.get("redis.db")), script, timeout_s)
-
-
-def _admin(conf) -> redis.Redis:
-    return redis.Redis(host=str(conf.get("redis.host")), port=int(conf.get("redis.port")))
 
 
 def test_concurrent_calls_each_get_their_own_reply(redis_conf):
@@ -42,7 +38,7 @@ def test_concurrent_calls_each_get_their_own_reply(redis_conf):
 
 
 def test_a_timed_out_call_does_not_shift_the_replies_after_it(redis_conf):
-    admin = _admin(redis_conf)
+    admin = redis_client(redis_conf)
 
     async def main():
         pipe = _pipe(redis_conf, timeout_s=0.2)
@@ -61,7 +57,7 @@ def test_a_timed_out_call_does_not_shift_the_replies_after_it(redis_conf):
 
 
 def test_a_flushed_script_is_loaded_again(redis_conf):
-    admin = _admin(redis_conf)
+    admin = redis_client(redis_conf)
 
     async def main():
         pipe = _pipe(redis_conf)
@@ -90,7 +86,7 @@ def test_an_error_reply_is_raised_as_such(redis_conf):
 
 
 def test_a_closed_connection_is_reopened_and_a_refused_one_fails(redis_conf):
-    admin = _admin(redis_conf)
+    admin = redis_client(redis_conf)
 
     async def main():
         pipe = _pipe(redis_conf)
@@ -105,12 +101,8 @@ def test_a_closed_connection_is_reopened_and_a_refused_one_fails(redis_conf):
 
     assert asyncio.run(main())[0] == b"after"
 
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-
     async def refused():
-        pipe = ScriptPipe("127.0.0.1", port, 0, ECHO, 2.0)
+        pipe = ScriptPipe("127.0.0.1", free_port(), 0, ECHO, 2.0)
         with pytest.raises(ConnectionError):
             await pipe.run("x")
 

@@ -42,7 +42,7 @@ from pipelines.serving.served import Composer, from_reply
 from pipelines.session import get_spark
 from pipelines.stream.runner import start_profile_stream, stop_between_batches
 from pipelines.stream.settings import StreamSettings, stream_conf
-from tests.benchmarks.bench_stream import _run_available_now, _send_seed, _topic
+from tests.benchmarks.bench_stream import _run_available_now, new_topic, send_seed
 
 SCALES = {
     # profiles, latency rate (events/s), latency seconds, throughput events
@@ -181,7 +181,7 @@ def _agreement(spark, conf: Conf, touched: set) -> dict[str, Any]:
 def _throughput(conf: Conf, people, n_events: int, processes: int, log) -> dict[str, Any]:
     from pipelines.services.redis_server import client as redis_client
 
-    topic = _topic(conf)
+    topic = new_topic(conf, "hot")
     # A seed of its own: the same event ids as an earlier run would all be re-deliveries.
     produce(settings_from_conf(conf, topic=topic, rate=0, count=n_events, seed=100 + processes),
             people)
@@ -242,14 +242,14 @@ def run(ctx) -> list[dict]:
     print(f"  hot lane and API logs: {log_path}")
     log = open(log_path, "ab")  # noqa: SIM115 — closed at the end
     try:
-        seed_topic = _topic(conf)
-        seeded = _send_seed(conf, seed_topic, people)
+        seed_topic = new_topic(conf, "hot")
+        seeded = send_seed(conf, seed_topic, people)
         seed = _run_available_now(spark, conf, base.with_overrides(
             topics=(seed_topic,), query_name="bench_hot_seed", max_offsets_per_trigger=seeded))
         rows.append({"name": "hot_seed_profiles", "profiles": n_profiles,
                      "records": seed["records"], "seconds": seed["seconds"]})
 
-        topic = _topic(conf)
+        topic = new_topic(conf, "hot")
         lane_conf = overridden(conf, {"streaming.topics": [topic]})
         query = start_profile_stream(spark, lane_conf, settings=base.with_overrides(
             topics=(topic,), query_name="bench_hot_delta"))

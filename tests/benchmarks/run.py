@@ -31,6 +31,8 @@ BENCHMARKS = [
     "bench_ingest",
     "bench_identity_tiers",
     "bench_dedupe",
+    "bench_stream",
+    "bench_stream_restart",
     "bench_probable_refresh",
     "bench_api",
     "bench_hot",

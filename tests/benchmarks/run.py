@@ -4,7 +4,9 @@ each figure's change against the previous run of the same scale (tests/benchmark
 
 Usage: ``python -m tests.benchmarks.run [--only NAME ...] [--env ENV] [--scale small|full]``.
 Each benchmark module exposes ``run(ctx) -> list[dict]``; a row has at least ``name`` plus
-any figures (seconds, rows_per_s, events_per_s, peak_rss_mb, …).
+any figures (seconds, rows_per_s, events_per_s, peak_rss_mb, …). Each runs on a scratch
+lakehouse of its own. A benchmark that raises leaves a ``failed`` row with the error; the
+others still run, the figures are written, and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import platform
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,12 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     out_dir = Path(conf.path("paths.bench_results"))
     out_dir.mkdir(parents=True, exist_ok=True)
+    failed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="profilake-bench-") as tmp:
-        ctx = BenchContext(relocated(conf, tmp), Path(tmp), args.scale, out_dir)
         for name in names:
-            module = importlib.import_module(f"tests.benchmarks.{name}")
+            # Each benchmark on a lakehouse of its own: one's tables never size another's.
+            root = Path(tmp) / name
+            ctx = BenchContext(relocated(conf, str(root)), root, args.scale, out_dir)
             print(f"» {name} …", flush=True)
-            rows = module.run(ctx)
+            try:
+                rows = importlib.import_module(f"tests.benchmarks.{name}").run(ctx)
+            except Exception as exc:  # noqa: BLE001 — recorded; the other benchmarks still run
+                traceback.print_exc()
+                failed.append(name)
+                rows = [{"name": name, "failed": f"{type(exc).__name__}: {exc}"[:300]}]
             print_table(rows)
             results.extend(rows)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -103,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     history.print_changes(history.changes(document, history.read(log)))
     history.append(log, document)
     print(f"\nwrote {out_dir / 'latest.json'}; appended to {log}")
-    return 0
+    if failed:
+        print(f"failed: {', '.join(failed)} (their tracebacks are above)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -15,3 +15,38 @@ from tests.benchmarks.run import BENCHMARKS
 def test_a_benchmark_imports_and_has_its_run(name: str) -> None:
     module = importlib.import_module(f"tests.benchmarks.{name}")
     assert callable(module.run)
+
+
+def test_a_failing_benchmark_is_recorded_and_the_others_still_run(
+        tmp_path, monkeypatch, capsys) -> None:
+    import json
+    import sys
+    import types
+
+    from pipelines.config import ROOT_ENV
+    from tests.benchmarks import run
+
+    roots = []
+
+    def fails(ctx):
+        roots.append(ctx.workdir)
+        raise RuntimeError("no broker")
+
+    def works(ctx):
+        roots.append(ctx.workdir)
+        return [{"name": "fine", "seconds": 1.5}]
+
+    for name, body in (("bench_zz_fails", fails), ("bench_zz_works", works)):
+        monkeypatch.setitem(sys.modules, f"tests.benchmarks.{name}",
+                            types.SimpleNamespace(run=body))
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path))
+    code = run.main(["--env", "test", "--only", "bench_zz_fails", "bench_zz_works"])
+
+    assert code == 1
+    written = json.loads((tmp_path / "bench" / "latest.json").read_text())
+    assert written["results"] == [
+        {"name": "bench_zz_fails", "failed": "RuntimeError: no broker"},
+        {"name": "fine", "seconds": 1.5},
+    ]
+    assert len(set(roots)) == 2  # a scratch lakehouse each
+    assert "failed: bench_zz_fails" in capsys.readouterr().err

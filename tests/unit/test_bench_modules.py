@@ -5,9 +5,14 @@ that way from e7eb1f2 until 2026-12-05)."""
 from __future__ import annotations
 
 import importlib
+import json
+import sys
+import types
 
 import pytest
 
+from pipelines.config import ROOT_ENV
+from tests.benchmarks import run
 from tests.benchmarks.run import BENCHMARKS
 
 
@@ -19,13 +24,6 @@ def test_a_benchmark_imports_and_has_its_run(name: str) -> None:
 
 def test_a_failing_benchmark_is_recorded_and_the_others_still_run(
         tmp_path, monkeypatch, capsys) -> None:
-    import json
-    import sys
-    import types
-
-    from pipelines.config import ROOT_ENV
-    from tests.benchmarks import run
-
     roots = []
 
     def fails(ctx):

@@ -241,6 +241,8 @@ def run(ctx) -> list[dict]:
     log_path = (ctx.results_dir or ctx.workdir) / "hot-lane.log"
     print(f"  hot lane and API logs: {log_path}")
     log = open(log_path, "ab")  # noqa: SIM115 — closed at the end
+    hot: subprocess.Popen | None = None
+    query = None
     try:
         seed_topic = new_topic(conf, "hot")
         seeded = send_seed(conf, seed_topic, people)
@@ -291,6 +293,11 @@ def run(ctx) -> list[dict]:
         for processes in (1, 2):
             rows.append(_throughput(conf, people, n_events, processes, log))
     finally:
+        # A phase that raised leaves neither lane running into the next benchmark.
+        if hot is not None and hot.poll() is None:
+            _stop(hot)
+        if query is not None and query.isActive:
+            query.stop()
         log.close()
         # A full-scale run's bases, overlays and guard keys (~600 MB) would otherwise fill the
         # next run's Redis.

@@ -24,7 +24,7 @@ from pipelines.events.envelope import build_envelope, serialize
 from pipelines.events.producer import synthetic_population
 from pipelines.hot.lane import HotLane
 from pipelines.serving.server import api_process
-from pipelines.stream.runner import start_profile_stream, stop_between_batches
+from pipelines.stream.runner import start_profile_stream
 from pipelines.stream.settings import StreamSettings
 
 KEY = "demo-live"
@@ -86,13 +86,13 @@ def live_demo(
     settings = StreamSettings.from_conf(conf).with_overrides(trigger_interval="500 milliseconds")
     customer = synthetic_population(int(conf.get("generator.customers")),
                                     int(conf.get("generator.seed")))[customer_index]
-    query = start_profile_stream(spark, conf, settings=settings)
+    stream = start_profile_stream(spark, conf, settings=settings)
     stop = threading.Event()
     lane = HotLane(conf)
     hot = threading.Thread(target=lane.run, args=(stop.is_set,), daemon=True)
     try:
         out(f"Delta lane '{settings.query_name}' started; catching up with {settings.topics[0]} …")
-        _wait_idle(query, catch_up_timeout_s)
+        _wait_idle(stream.query, catch_up_timeout_s)
         hot.start()
         with api_process(conf, KEY) as api, httpx.Client(base_url=api.url) as http:
             url = f"/v1/lookup/customer_id/{customer.customer_id}"
@@ -129,4 +129,4 @@ def live_demo(
         stop.set()
         if hot.is_alive():
             hot.join(30)
-        stop_between_batches(query)
+        stream.stop()

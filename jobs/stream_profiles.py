@@ -10,7 +10,9 @@ On a cluster (master, packages and resources belong to spark-submit):
         jobs/stream_profiles.py --env cluster
 
 Prints one JSON line per micro-batch on stdout as it starts (``{"batch_started": id}``) and
-one when it is done (its metrics row). SIGINT (Ctrl-C) or SIGTERM lets the running micro-batch
+one when it is done (its metrics row), and one per probable-tier refresh, which runs beside
+the batches (``{"probable_refresh": {started_at, finished_at, seconds, whole, links,
+profiles, changed}}``). SIGINT (Ctrl-C) or SIGTERM lets the running micro-batch
 finish, then stops with a one-line summary on stderr. Exit 0 when stopped by a signal,
 --available-now, --max-batches or --timeout; 1 when the query failed.
 """
@@ -30,7 +32,8 @@ from pipelines.config import load_conf, relocated
 from pipelines.gate.validate import preload as preload_gate
 from pipelines.session import get_spark
 from pipelines.storage_errors import storage_failure
-from pipelines.stream.runner import start_profile_stream, stop_between_batches
+from pipelines.stream.probable_sync import ProbableRefreshFailed
+from pipelines.stream.runner import start_profile_stream
 from pipelines.stream.settings import StreamSettings, stream_conf
 
 
@@ -98,14 +101,17 @@ def main(argv: list[str] | None = None) -> int:
     def on_batch_start(batch_id: int) -> None:
         print(json.dumps({"batch_started": batch_id}), flush=True)
 
-    query = start_profile_stream(
+    stream = start_profile_stream(
         spark,
         conf,
         settings=settings,
         available_now=args.available_now,
         on_batch=on_batch,
         on_batch_start=on_batch_start,
+        on_refresh=lambda report: print(
+            json.dumps({"probable_refresh": report}, default=str), flush=True),
     )
+    query = stream.query
     deadline = time.monotonic() + args.timeout if args.timeout else None
     while query.isActive and not done.is_set():
         try:
@@ -114,9 +120,13 @@ def main(argv: list[str] | None = None) -> int:
             break
         if deadline is not None and time.monotonic() > deadline:
             break
-    if query.isActive:
-        stop_between_batches(query)
-    failure = query.exception()
+    failure: BaseException | None = None
+    try:
+        # A run that drained a backlog (--available-now) leaves the probable tier current.
+        stream.stop(flush=args.available_now)
+    except ProbableRefreshFailed as e:
+        failure = e
+    failure = query.exception() or failure
     if failure is not None:
         # One line that says what went wrong (a storage problem by name); the full error
         # follows for the record.

@@ -17,6 +17,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -205,3 +206,64 @@ class WritersLock:
              say: Callable[[str], None] | None = None):
         return waiting_lock(self.file, self.stale_after_s, label, wait_s=self.wait_s,
                             claim=claim, say=say)
+
+
+class SharedHold:
+    """One process's hold on the profile writers' lock, shared by its threads: the stream's
+    micro-batches and its probable refresher (``pipelines/stream/probable_sync.py``) hold it
+    together, other processes wait for both.
+
+    Why sharing is sound: the rule (``WritersLock``) is about rewriting identity links and
+    profiles; the refresher writes neither, only the probable tier, which batches do not
+    write, and the chatbot export, where the two take turns (``ChatbotSync``). What it must
+    not overlap is another process's rewrite (a batch ingest recomputes the tier whole).
+
+    The first thread in takes the lock file, the last one out removes it. While another
+    process claims the lock (``waiting_lock``'s ``claim``), a thread does not join a hold
+    already taken: it waits for the holders to leave, then queues behind the claimant like
+    any waiter, so a claimant is never starved by holds that overlap one another.
+    """
+
+    def __init__(self, lock: WritersLock, poll_s: float = 0.1) -> None:
+        self.lock = lock
+        self._poll_s = poll_s
+        self._cond = threading.Condition()
+        self._holders = 0
+        self._file: Any = None  # the lock file's context manager while this process holds it
+
+    @contextmanager
+    def hold(self, label: str, *, say: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Hold the lock for the block, with this process's other holders (class docstring).
+
+        Raises:
+            LockHeld: another process held or claimed it for ``wait_s``.
+        """
+        self._enter(label, say)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._holders -= 1
+                if self._holders == 0:
+                    held, self._file = self._file, None
+                    held.__exit__(None, None, None)
+                    self._cond.notify_all()
+
+    def _enter(self, label: str, say: Callable[[str], None] | None) -> None:
+        deadline = time.monotonic() + self.lock.wait_s
+        with self._cond:
+            while self._holders and self._claimed():
+                if time.monotonic() > deadline:
+                    raise LockHeld(f"{label}: {self.lock.file} is claimed by another run "
+                                   f"(waited {self.lock.wait_s:.0f}s)")
+                self._cond.wait(self._poll_s)
+            if self._holders == 0:
+                # Taken with the condition held: the others would wait for the file anyway.
+                held = self.lock.hold(label, say=say)
+                held.__enter__()
+                self._file = held
+            self._holders += 1
+
+    def _claimed(self) -> bool:
+        claimant = _read(_claim_path(Path(self.lock.file)))
+        return bool(claimant) and not is_stale(claimant, self.lock.stale_after_s)

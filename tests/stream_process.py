@@ -26,6 +26,7 @@ class StreamProcess:
     proc: subprocess.Popen
     batches: list[dict] = field(default_factory=list)
     started: list[dict] = field(default_factory=list)
+    refreshes: list[dict] = field(default_factory=list)  # the probable refresher's reports
     log: Path | None = None
 
     @classmethod
@@ -52,7 +53,10 @@ class StreamProcess:
         for line in self.proc.stdout:
             with contextlib.suppress(ValueError):  # not a JSON line
                 row = json.loads(line)
-                (self.started if "batch_started" in row else self.batches).append(row)
+                if "probable_refresh" in row:
+                    self.refreshes.append(row["probable_refresh"])
+                else:
+                    (self.started if "batch_started" in row else self.batches).append(row)
 
     def wait_for_start(self, timeout: float, batches: int = 1) -> None:
         """Until the job has begun ``batches`` micro-batches (a kill then lands in or after

@@ -7,11 +7,17 @@ keep serving the previous version of a changed profile as if it were current. Fa
 batch (after bounded retries) stops the query; its restart replays the batch exactly once —
 the Delta writes carry the txn ``(<query>/chatbot, batch id)`` and the cache refuses versions
 older than the one it holds.
+
+The stream's probable refresher publishes too, from its own thread (``publish_profiles``):
+the two take turns (``_turn``), each reading the probable tier inside its turn. Otherwise a
+batch that read the tier before a refresh replaced it could publish after the refresh's
+own publish, and the older activity would stay served.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -29,6 +35,7 @@ class ChatbotSync:
 
     conf: Conf  # the Redis client and cache prefix come from it
     params: ExportParams
+    _turn: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def from_conf(cls, conf: Conf) -> ChatbotSync | None:
@@ -55,7 +62,7 @@ class ChatbotSync:
         return self._publish(spark, catalog, changed, merges, txn)
 
     def publish_profiles(self, spark: SparkSession, catalog: Catalog,
-                         profile_ids: tuple[str, ...], txn: Txn) -> int:
+                         profile_ids: tuple[str, ...], txn: Txn | None) -> int:
         """Publish these profiles again as they stand (e.g. their probable activity changed);
         returns the rows the cache accepted."""
         ids = spark.createDataFrame([(p,) for p in profile_ids], "profile_id string")
@@ -65,17 +72,19 @@ class ChatbotSync:
 
     def _publish(self, spark: SparkSession, catalog: Catalog, changed: DataFrame,
                  merges: DataFrame | None, txn: Txn) -> int:
-        # Only the touched profiles' rows: the export picks the latest snapshot per profile.
-        segments, probable = (
-            None if table is None
-            else table.join(changed.select("profile_id"), "profile_id", "left_semi")
-            for table in (read_segments(catalog, spark), read_probable(catalog, spark))
-        )
-        reports = sync_touched(
-            catalog, self.conf, changed, params=self.params, segments=segments,
-            probable=probable, merges=merges, txn=txn,
-        )
-        return reports["cache"].written
+        with self._turn:
+            # Only the touched profiles' rows: the export picks the latest snapshot per
+            # profile.
+            segments, probable = (
+                None if table is None
+                else table.join(changed.select("profile_id"), "profile_id", "left_semi")
+                for table in (read_segments(catalog, spark), read_probable(catalog, spark))
+            )
+            reports = sync_touched(
+                catalog, self.conf, changed, params=self.params, segments=segments,
+                probable=probable, merges=merges, txn=txn,
+            )
+            return reports["cache"].written
 
     def publish_frontier(self, offsets: dict[str, int]) -> None:
         """Tell the hot lane that every base below ``offsets`` is in the cache."""

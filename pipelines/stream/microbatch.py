@@ -76,7 +76,7 @@ from pipelines.identity.resolve import links_reached
 from pipelines.identity.schemas import MERGES, conform
 from pipelines.identity.small_batch import resolve_small
 from pipelines.identity.store import NEVER_LINK_TABLE, read_never_link
-from pipelines.locks import WritersLock
+from pipelines.locks import SharedHold, WritersLock
 from pipelines.profiles.build import (
     NO_PROFILE,
     attach_profiles,
@@ -131,7 +131,8 @@ class StreamContext:
     chatbot: ChatbotSync | None = None
     probable: ProbableSync | None = None
     on_batch: Callable[[dict[str, Any]], None] | None = None
-    lock: WritersLock | None = None  # taken by every batch (pipelines/locks.py)
+    # Taken by every batch, shared with the probable refresher (pipelines/locks.py).
+    lock: SharedHold | WritersLock | None = None
     _profiles_ready: bool = False
     _never_link_version: int | None = None
 
@@ -150,7 +151,7 @@ class StreamContext:
             chatbot=ChatbotSync.from_conf(conf),
             probable=ProbableSync.from_conf(conf),
             on_batch=on_batch,
-            lock=WritersLock.from_conf(conf),
+            lock=SharedHold(WritersLock.from_conf(conf)),
         )
 
 
@@ -176,6 +177,8 @@ def process_batch(batch_df: DataFrame, batch_id: int, ctx: StreamContext) -> dic
 
     held = ctx.lock.hold(f"stream {ctx.settings.query_name}", say=say) if ctx.lock \
         else nullcontext()
+    if ctx.probable is not None:
+        ctx.probable.raise_failure()  # the refresher's, beside the batches: stop the query
     # The gate's validation_results rows of every table this batch writes: one commit.
     with held, deferred_results(ctx.catalog, Txn(ctx.settings.query_name, batch_id)):
         return _apply(batch_df, batch_id, ctx)
@@ -297,11 +300,6 @@ def _apply(batch_df: DataFrame, batch_id: int, ctx: StreamContext) -> dict[str, 
         clock.lap("events")
         ctx.faults.reached("events", batch_id)
 
-        if ctx.probable is not None and ctx.probable.due():
-            _refresh_probable(spark, ctx, committed_at, Txn(f"{query}/probable", batch_id),
-                              retried)
-        clock.lap("probable")
-
         lag = _lag(new, committed_at) if new_events else {}
         metrics = {
             "query_name": query,
@@ -333,28 +331,14 @@ def _apply(batch_df: DataFrame, batch_id: int, ctx: StreamContext) -> dict[str, 
         metrics["processing_s"] = round(time.perf_counter() - t0, 3)
         retried("metrics", lambda: _append_metrics(spark, catalog, metrics, txn))
         ctx.faults.reached("metrics", batch_id)
+        if ctx.probable is not None:
+            ctx.probable.batch_committed()
         if ctx.on_batch is not None:
             ctx.on_batch(metrics)
         return metrics
     finally:
         for df in cached:
             df.unpersist()
-
-
-def _refresh_probable(spark: SparkSession, ctx: StreamContext, now: datetime, txn: Txn,
-                      retried: Callable[[str, Callable[[], Any]], Any]) -> None:
-    """The probable tier from the log as it now stands (this batch's events included), and
-    the profiles whose probable activity changed published again (``probable_sync``)."""
-    refreshed = retried("probable", lambda: ctx.probable.refresh(
-        spark, ctx.catalog, ctx.identity, now))
-    if refreshed is None:
-        return
-    log.info("%s probable tier (%s): %d links, %d profiles with activity, %d changed",
-             txn.app_id, "whole" if refreshed.whole else "incremental", refreshed.links,
-             refreshed.profiles, len(refreshed.changed_profiles))
-    if ctx.chatbot is not None and refreshed.changed_profiles:
-        retried("probable publish", lambda: ctx.chatbot.publish_profiles(
-            spark, ctx.catalog, refreshed.changed_profiles, txn))
 
 
 def _committed(spark: SparkSession, path: str, query: str, batch_id: int) -> bool:

@@ -1,6 +1,7 @@
-"""The streaming plumbing, in one place: Kafka source → foreachBatch(process_batch).
+"""The streaming plumbing, in one place: Kafka source → foreachBatch(process_batch), and
+beside it the probable refresher's thread (``probable_sync``).
 
-Used by the job (jobs/stream_profiles.py), the demo and the benchmark; the logic it runs
+Used by the job (jobs/stream_profiles.py), the demo and the benchmarks; the logic it runs
 (``process_batch``) works on plain batch DataFrames.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -33,6 +35,28 @@ def kafka_source(spark: SparkSession, settings: StreamSettings) -> DataFrame:
     )
 
 
+@dataclass
+class ProfileStream:
+    """A running profiles query and what runs beside it."""
+
+    query: StreamingQuery
+    spark: SparkSession
+    ctx: StreamContext
+
+    def stop(self, *, flush: bool = False, timeout_s: float = 300.0) -> None:
+        """Stop the query between batches (``stop_between_batches``), then the probable
+        refresher; ``flush``: refresh once more if a batch committed since its last
+        refresh began (``ProbableSync.stop``).
+
+        Raises:
+            ProbableRefreshFailed: a background refresh failed.
+        """
+        if self.query.isActive:
+            stop_between_batches(self.query, timeout_s)
+        if self.ctx.probable is not None:
+            self.ctx.probable.stop(self.spark, self.ctx, flush=flush, timeout_s=timeout_s)
+
+
 def start_profile_stream(
     spark: SparkSession,
     conf: Conf,
@@ -41,11 +65,14 @@ def start_profile_stream(
     available_now: bool = False,
     on_batch: Callable[[dict[str, Any]], None] | None = None,
     on_batch_start: Callable[[int], None] | None = None,
-) -> StreamingQuery:
+    on_refresh: Callable[[dict[str, Any]], None] | None = None,
+) -> ProfileStream:
     """Start the profiles query: trigger every ``trigger_interval``, or ``available_now``
     (process what is in Kafka now, in batches of at most ``max_offsets_per_trigger``, then
     stop). ``on_batch`` gets each batch's metrics row, ``on_batch_start`` its id as it begins.
-    Returns the running query."""
+    With the probable tier on, its refresher starts too; ``on_refresh`` gets each refresh's
+    report (``ProbableSync.refresh``). Returns the running stream: stop it
+    with ``ProfileStream.stop``."""
     settings = settings or StreamSettings.from_conf(conf)
     ctx = StreamContext.from_conf(conf, settings, on_batch=on_batch)
 
@@ -66,7 +93,11 @@ def start_profile_stream(
         writer = writer.trigger(availableNow=True)
     else:
         writer = writer.trigger(processingTime=settings.trigger_interval)
-    return writer.start()
+    query = writer.start()
+    if ctx.probable is not None:
+        ctx.probable.on_refresh = on_refresh
+        ctx.probable.start(spark, ctx)
+    return ProfileStream(query, spark, ctx)
 
 
 def stop_between_batches(query: StreamingQuery, timeout_s: float = 300.0) -> None:

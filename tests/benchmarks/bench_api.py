@@ -209,7 +209,7 @@ def _stream_freshness(conf: Conf, api_url: str) -> dict[str, Any]:
     """Run the profiles stream (chatbot hop on) on a scratch topic while timing updates."""
     from pipelines.services.kafka import create_topic
     from pipelines.session import get_spark
-    from pipelines.stream.runner import start_profile_stream, stop_between_batches
+    from pipelines.stream.runner import start_profile_stream
     from pipelines.stream.settings import StreamSettings, stream_conf
 
     conf = overridden(conf, {"streaming.chatbot_sync": True})
@@ -218,11 +218,11 @@ def _stream_freshness(conf: Conf, api_url: str) -> dict[str, Any]:
     spark = get_spark(stream_conf(conf), "bench-api-stream")
     settings = StreamSettings.from_conf(conf).with_overrides(
         topics=(topic,), query_name=f"bench_api_{topic.rsplit('.', 1)[1]}")
-    query = start_profile_stream(spark, conf, settings=settings)
+    stream = start_profile_stream(spark, conf, settings=settings)
     try:
         return freshness_kafka_to_api(conf, api_url, topic=topic)
     finally:
-        stop_between_batches(query)
+        stream.stop()
 
 
 def freshness_kafka_to_api(

@@ -40,7 +40,7 @@ from pipelines.events.producer import produce, settings_from_conf, synthetic_pop
 from pipelines.serving.cache import READ_SCRIPT, drop_prefix
 from pipelines.serving.served import Composer, from_reply
 from pipelines.session import get_spark
-from pipelines.stream.runner import start_profile_stream, stop_between_batches
+from pipelines.stream.runner import start_profile_stream
 from pipelines.stream.settings import StreamSettings, stream_conf
 from tests.benchmarks.bench_stream import _run_available_now, new_topic, send_seed
 
@@ -242,7 +242,7 @@ def run(ctx) -> list[dict]:
     print(f"  hot lane and API logs: {log_path}")
     log = open(log_path, "ab")  # noqa: SIM115 — closed at the end
     hot: subprocess.Popen | None = None
-    query = None
+    stream = None
     try:
         seed_topic = new_topic(conf, "hot")
         seeded = send_seed(conf, seed_topic, people)
@@ -253,7 +253,7 @@ def run(ctx) -> list[dict]:
 
         topic = new_topic(conf, "hot")
         lane_conf = overridden(conf, {"streaming.topics": [topic]})
-        query = start_profile_stream(spark, lane_conf, settings=base.with_overrides(
+        stream = start_profile_stream(spark, lane_conf, settings=base.with_overrides(
             topics=(topic,), query_name="bench_hot_delta"))
         hot = _hot_process(lane_conf, topic, f"bench-hot-{uuid.uuid4().hex[:6]}", log)
         touched: set[str] = set()
@@ -271,7 +271,7 @@ def run(ctx) -> list[dict]:
         prefix = str(conf.get("cache.prefix"))
         hot_done = _wait(lambda: _caught_up(client, f"{prefix}:h:off", ends, True), 300)
         delta_done = _wait(lambda: _caught_up(client, f"{prefix}:d:off", ends, False), 900)
-        stop_between_batches(query)
+        stream.stop()
         _stop(hot)
         lags = (
             spark.read.format("delta").load(Catalog(conf).path("events"))
@@ -296,8 +296,9 @@ def run(ctx) -> list[dict]:
         # A phase that raised leaves neither lane running into the next benchmark.
         if hot is not None and hot.poll() is None:
             _stop(hot)
-        if query is not None and query.isActive:
-            query.stop()
+        if stream is not None:
+            stream.query.stop()
+            stream.stop()  # its probable refresher
         log.close()
         # A full-scale run's bases, overlays and guard keys (~600 MB) would otherwise fill the
         # next run's Redis.

@@ -16,8 +16,9 @@ Rows:
   and the ratio of the costs per event (``summarize``); the least-squares trend of those
   batches' time over the run (s per hour); the slowdown figure, ``quiet_fit_drift_s_per_hour``,
   from the fit of those batches' time to a fixed cost, a cost per event, the probable refresh
-  and a drift (``batch_fit``), with the other three terms; the trend of the probable refresh's
-  step where it ran; the median of the batches beside maintenance; every maintenance run's
+  running beside the batch and a drift (``batch_fit``), with the other three terms; the
+  trend of the probable refresh's own time (the job's ``probable_refresh`` lines); the
+  median of the batches beside maintenance; every maintenance run's
   start, seconds and exit code (1 = a table failed, e.g. a conflict that outlasted its
   retries);
 - ``stream_soak_window_<i>``: per window, batches, events, median (all and quiet), cost per
@@ -96,13 +97,14 @@ def trend_per_hour(points: list[tuple[float, float]]) -> float:
 
 def batch_fit(points: list[tuple[float, float, bool, float]]
               ) -> tuple[float, float, float, float]:
-    """Least squares of seconds = fixed + per_event x events + refresh x [the probable refresh
-    ran] + drift x hours, over (seconds since start, events, refresh ran, processing seconds):
-    (fixed s, ms per event, refresh s, drift s per hour).
+    """Least squares of seconds = fixed + per_event x events + refresh x [a probable refresh
+    ran beside the batch] + drift x hours, over (seconds since start, events, refresh ran,
+    processing seconds): (fixed s, ms per event, refresh s, drift s per hour).
 
-    The drift is the slowdown per batch with batch size and the periodic refresh (due every
-    ``probable_refresh_s``, so in some batches only) held apart: a lane that does the same work
-    per event and per batch all hour fits a drift near 0, whatever its batch sizes."""
+    The drift is the slowdown per batch with batch size and the periodic refresh (every
+    ``probable_refresh_s``, beside some batches only: it shares the cores) held apart: a
+    lane that does the same work per event and per batch all hour fits a drift near 0,
+    whatever its batch sizes."""
     import numpy as np
 
     a = np.array([[1.0, e, float(r), t / 3600.0] for t, e, r, _ in points])
@@ -111,9 +113,10 @@ def batch_fit(points: list[tuple[float, float, bool, float]]
     return float(fixed), 1000.0 * float(per_event), float(refresh), float(drift)
 
 
-def _refreshed(b: dict) -> bool:
-    """Did the batch refresh the probable tier (its step took any time)?"""
-    return (b.get("step_s") or {}).get("probable", 0.0) > 0.05
+def _refreshed(b: dict, refreshes: list[dict]) -> bool:
+    """Did a probable refresh run while the batch did?"""
+    return any(_when(b, "started_at") < _when(r, "finished_at")
+               and _when(b, "finished_at") > _when(r, "started_at") for r in refreshes)
 
 
 def _when(b: dict, key: str) -> datetime:
@@ -214,7 +217,8 @@ def run(ctx) -> list[dict[str, Any]]:
     # Kept beside the logs: the hour's raw figures outlive a change to the summary below.
     raw = {"params": {"minutes": minutes, "profiles": n_profiles, "rate_eps": rate,
                       "window_min": window_min},
-           "seed_batches": seed_batches, "batches": job.batches, "maintenance": runs}
+           "seed_batches": seed_batches, "batches": job.batches, "refreshes": job.refreshes,
+           "maintenance": runs}
     (logs / "soak-batches.json").write_text(json.dumps(raw, default=str))
     return [*summarize(json.loads(json.dumps(raw, default=str))), *_file_rows(ctx.conf)]
 
@@ -236,6 +240,7 @@ def summarize(raw: dict[str, Any]) -> list[dict[str, Any]]:
              "ended": datetime.fromisoformat(r["ended"])} for r in raw["maintenance"]]
     paced = [b for b in raw["batches"][raw["seed_batches"]:] if b["input_rows"]]
     start_at = min(_when(b, "started_at") for b in paced)
+    refreshes = raw.get("refreshes", [])
 
     def offset(b: dict) -> float:
         return (_when(b, "started_at") - start_at).total_seconds()
@@ -262,11 +267,11 @@ def summarize(raw: dict[str, Any]) -> list[dict[str, Any]]:
         **dict(zip(("quiet_fit_fixed_s", "quiet_fit_ms_per_event", "quiet_fit_refresh_s",
                     "quiet_fit_drift_s_per_hour"),
                    (round(v, 2) for v in batch_fit(
-                       [(offset(b), b["input_rows"], _refreshed(b), b["processing_s"])
-                        for b in quiet])), strict=True)),
+                       [(offset(b), b["input_rows"], _refreshed(b, refreshes),
+                         b["processing_s"]) for b in quiet])), strict=True)),
         # The one step that used to read the whole growing log (docs/streaming.md).
-        "probable_step_trend_s_per_hour": round(trend_per_hour(
-            [(offset(b), b["step_s"]["probable"]) for b in quiet if _refreshed(b)]
+        "probable_refresh_trend_s_per_hour": round(trend_per_hour(
+            [(offset(r), r["seconds"]) for r in refreshes if _when(r, "started_at") >= start_at]
             or [(0.0, 0.0)]), 2),
         "maintenance": " ".join(
             f"@{(r['started'] - start_at).total_seconds() / 60:.0f}min "

@@ -27,7 +27,7 @@ from pipelines.config import Conf
 from pipelines.events.envelope import build_envelope, serialize
 from pipelines.events.producer import produce, settings_from_conf, synthetic_population
 from pipelines.session import get_spark
-from pipelines.stream.runner import start_profile_stream, stop_between_batches
+from pipelines.stream.runner import start_profile_stream
 from pipelines.stream.settings import StreamSettings, stream_conf
 
 SCALES = {
@@ -92,12 +92,13 @@ def paced_sender(conf: Conf, topic: str, people, rate: float, seconds: float,
 def _run_available_now(spark, conf: Conf, settings: StreamSettings) -> dict[str, Any]:
     batches: list[dict] = []
     start = time.perf_counter()
-    query = start_profile_stream(spark, conf, settings=settings, available_now=True,
-                                 on_batch=batches.append)
-    query.awaitTermination()
+    stream = start_profile_stream(spark, conf, settings=settings, available_now=True,
+                                  on_batch=batches.append)
+    stream.query.awaitTermination()
     seconds = time.perf_counter() - start
-    if query.exception() is not None:
-        raise RuntimeError(f"stream failed: {query.exception()}")
+    stream.stop()
+    if stream.query.exception() is not None:
+        raise RuntimeError(f"stream failed: {stream.query.exception()}")
     rows = sum(b["input_rows"] for b in batches)
     return {"records": rows, "seconds": round(seconds, 2), "batches": len(batches),
             "records_per_s": round(rows / seconds, 1), "batch_metrics": batches}
@@ -152,7 +153,7 @@ def run(ctx) -> list[dict]:
         fresh_topic = new_topic(conf)
         sent_ids: list[str] = []
         batches: list[dict] = []
-        query = start_profile_stream(spark, conf, settings=base.with_overrides(
+        stream = start_profile_stream(spark, conf, settings=base.with_overrides(
             topics=(fresh_topic,), query_name="bench_freshness"), on_batch=batches.append)
         sender = threading.Thread(target=paced_sender, args=(conf, fresh_topic, people, rate,
                                                               seconds, sent_ids))
@@ -161,10 +162,10 @@ def run(ctx) -> list[dict]:
         deadline = time.monotonic() + max(300.0, 10 * seconds)
         # Every record counted, valid or not (the generator's envelopes include some invalid).
         while sum(b["input_rows"] for b in batches) < len(sent_ids):
-            if query.exception() is not None or time.monotonic() > deadline:
+            if stream.query.exception() is not None or time.monotonic() > deadline:
                 break
             time.sleep(1.0)
-        stop_between_batches(query)
+        stream.stop()
         lags = (
             spark.read.format("delta").load(catalog.path("events"))
             .where(F.col("origin").startswith(fresh_topic + "/"))

@@ -359,8 +359,8 @@ def test_generated_invalid_rows_are_quarantined_and_valid_ones_land(spark, gener
 def test_the_stream_gives_the_batchs_probable_tier_and_publishes_its_changes(
         spark, generated, redis_conf, tmp_path, caplog):
     """Issue 16's parity bar: the generated data's events, sent through the Delta lane's
-    micro-batches (``process_batch``, probable tier refreshed after every batch: whole after
-    the first, from what changed after the second), give the same
+    micro-batches (``process_batch``, then the stream's probable refresh: whole after the
+    first, from what changed after the second), give the same
     probable links and activity as the batch ingest. One app user's newest anonymous product
     view is held back for a second batch: it touches no customer profile, yet that customer's
     served ``probable_last_viewed`` must become the batch's — the refresh publishes the
@@ -374,7 +374,7 @@ def test_the_stream_gives_the_batchs_probable_tier_and_publishes_its_changes(
 
     batch_conf = generated.conf
     conf = overridden(relocated(redis_conf, str(tmp_path / "var")), {
-        "identity.probable.enabled": True, "streaming.probable_refresh_s": 0,
+        "identity.probable.enabled": True,
         "streaming.chatbot_sync": True, "cache.prefix": f"pp{uuid.uuid4().hex[:8]}"})
     consenting = _table(spark, batch_conf, "profiles").where(
         "coalesce(consent_personalization, true)").select("profile_id")
@@ -405,6 +405,7 @@ def test_the_stream_gives_the_batchs_probable_tier_and_publishes_its_changes(
     # publishes for the customer, whose profile it does not touch, is the refresh's doing.
     chatbot, ctx.chatbot = ctx.chatbot, None
     first = process_batch(envelopes.where(~F.col("_held")).drop("_held"), 0, ctx)
+    ctx.probable.refresh(spark, ctx)
     assert first["new_events"] == events.count() - 1
     mine = F.col("profile_id") == activity.profile_id
     before = _table(spark, conf, "probable_activity").where(mine).first()
@@ -412,6 +413,7 @@ def test_the_stream_gives_the_batchs_probable_tier_and_publishes_its_changes(
     ctx.chatbot = chatbot
     with caplog.at_level(logging.INFO, logger="profilake.stream"):
         second = process_batch(envelopes.where(F.col("_held")).drop("_held"), 1, ctx)
+        ctx.probable.refresh(spark, ctx)
     assert second["new_events"] == 1
     assert "probable tier (incremental)" in caplog.text
     customer = _table(spark, conf, "profiles").where(mine).first()

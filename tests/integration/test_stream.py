@@ -100,9 +100,10 @@ def _send(bootstrap: str, topic: str, messages: list) -> None:
 
 
 def _run(spark, conf, settings) -> None:
-    query = start_profile_stream(spark, conf, settings=settings, available_now=True)
-    query.awaitTermination()
-    assert query.exception() is None
+    stream = start_profile_stream(spark, conf, settings=settings, available_now=True)
+    stream.query.awaitTermination()
+    stream.stop()
+    assert stream.query.exception() is None
 
 
 def _executions_holding_jobs(spark) -> set[int]:

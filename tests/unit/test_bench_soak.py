@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.benchmarks.bench_soak import batch_fit, summarize, trend_per_hour
+from tests.benchmarks.bench_soak import _refreshed, batch_fit, summarize, trend_per_hour
 
 T0 = datetime(2026, 12, 4, 16, 0, tzinfo=UTC)
 
@@ -55,3 +55,15 @@ def test_the_batch_fit_holds_batch_size_and_the_refresh_apart_from_drift():
     growing = [(t, 1000 * 1.2 ** (t // 300), t % 600 == 0, 0.0) for t in range(0, 3600, 300)]
     growing = [(t, e, r, 5.0 + 0.002 * e + 4.0 * r) for t, e, r, _ in growing]
     assert abs(batch_fit(growing)[3]) < 1e-6
+
+
+def test_a_batch_counts_as_refreshed_when_a_refresh_ran_during_it():
+    batch = _batch(0, 10.0, 100)  # T0 .. T0 + 10 s
+
+    def refresh(start_s: float, end_s: float) -> dict:
+        return {"started_at": str(T0 + timedelta(seconds=start_s)),
+                "finished_at": str(T0 + timedelta(seconds=end_s))}
+
+    assert _refreshed(batch, [refresh(-5, 1)])  # ended during the batch
+    assert _refreshed(batch, [refresh(9, 30)])  # began during it
+    assert not _refreshed(batch, [refresh(-20, -1), refresh(10.5, 20)])

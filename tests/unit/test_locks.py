@@ -1,6 +1,8 @@
 """The profile writers' lock (pipelines/locks.py): a waiter gets it once the holder lets go, a
 claim goes before waiters without one, a dead holder or claimant is passed over, a lock file
-not yet written is not, and a wait that lasts too long fails naming the holder."""
+not yet written is not, and a wait that lasts too long fails naming the holder. A process's
+threads share one hold (``SharedHold``: the stream's batches and its probable refresher)
+without starving a claimant."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import time
 
 import pytest
 
-from pipelines.locks import LockHeld, run_lock, waiting_lock
+from pipelines.locks import LockHeld, SharedHold, WritersLock, run_lock, waiting_lock
 
 
 def _dead_pid() -> int:
@@ -96,4 +98,81 @@ def test_a_wait_too_long_fails_naming_the_holder(tmp_path):
             LockHeld, match=rf"pid {holder['pid']} .*profilake-unmerge.*waited"), \
             waiting_lock(path, 3600, "stream", wait_s=0.3):
         pass
+    assert not path.exists()
+
+
+def _wait_for(condition, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_threads_of_a_process_hold_together_and_the_last_one_out_lets_go(tmp_path):
+    path = tmp_path / "w.lock"
+    shared = SharedHold(WritersLock(str(path), 3600, 30))
+    first_in, first_may_leave = threading.Event(), threading.Event()
+
+    def batch() -> None:
+        with shared.hold("stream batch"):
+            first_in.set()
+            first_may_leave.wait(10)
+
+    thread = threading.Thread(target=batch)
+    thread.start()
+    assert first_in.wait(10)
+    with shared.hold("probable refresh"):  # joins at once, though the file is taken
+        first_may_leave.set()
+        thread.join(10)
+        assert path.exists()  # the batch left, the refresh still holds it
+    assert not path.exists()
+
+
+def test_another_process_waits_for_every_thread_of_the_holder(tmp_path):
+    path = tmp_path / "w.lock"
+    shared = SharedHold(WritersLock(str(path), 3600, 30))
+    got = threading.Event()
+
+    def other_process() -> None:
+        with waiting_lock(path, 3600, "profilake-ingest", wait_s=30):
+            got.set()
+
+    with shared.hold("stream batch"):
+        other = threading.Thread(target=other_process)
+        other.start()
+        with shared.hold("probable refresh"):
+            time.sleep(0.3)
+        time.sleep(0.3)
+        assert not got.is_set()  # one thread still holds it
+    other.join(10)
+    assert got.is_set()
+
+
+def test_a_claimant_goes_before_a_thread_that_would_join_the_hold(tmp_path):
+    """The batches and the refresh could overlap without end; a claim makes a thread wait
+    for the holders to leave and lets the claimant in first."""
+    path = tmp_path / "w.lock"
+    shared = SharedHold(WritersLock(str(path), 3600, 30), poll_s=0.01)
+    order: list[str] = []
+
+    def claimant() -> None:
+        with waiting_lock(path, 3600, "profilake-ingest", wait_s=30, claim=True):
+            order.append("ingest")
+            time.sleep(0.3)
+
+    def joiner() -> None:
+        with shared.hold("probable refresh"):
+            order.append("refresh")
+
+    with shared.hold("stream batch"):
+        claim = threading.Thread(target=claimant)
+        claim.start()
+        _wait_for((tmp_path / "w.lock.wanted").exists)
+        join = threading.Thread(target=joiner)
+        join.start()
+        time.sleep(0.3)
+        assert order == []  # not joined while the claim stands
+    claim.join(10)
+    join.join(10)
+    assert order == ["ingest", "refresh"]
     assert not path.exists()

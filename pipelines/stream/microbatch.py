@@ -90,7 +90,11 @@ from pipelines.serving.coverage import encode_offsets
 from pipelines.serving.publish import read_merges
 from pipelines.stream.chatbot_sync import ChatbotSync
 from pipelines.stream.faults import Faults
-from pipelines.stream.offsets import batch_end_offsets, checkpoint_end_offsets
+from pipelines.stream.offsets import (
+    batch_end_offsets,
+    checkpoint_end_offsets,
+    records_in_batch,
+)
 from pipelines.stream.parse import classify_records, dedupe_batch, invalid_records, valid_events
 from pipelines.stream.probable_sync import ProbableSync
 from pipelines.stream.settings import StreamSettings, fold_params
@@ -134,6 +138,7 @@ class StreamContext:
     # Taken by every batch, shared with the probable refresher (pipelines/locks.py).
     lock: SharedHold | WritersLock | None = None
     _profiles_ready: bool = False
+    _codegen: tuple[str, str] | None = None  # the session's own code generation settings
     _never_link_version: int | None = None
 
     @classmethod
@@ -201,6 +206,7 @@ def _apply(batch_df: DataFrame, batch_id: int, ctx: StreamContext) -> dict[str, 
     # The runner classifies inside the streaming plan (built once per query, not per batch);
     # raw Kafka rows (tests, replays by hand) are classified here.
     classified = batch_df if REASON in batch_df.columns else classify_records(batch_df, s.parse)
+    _choose_codegen(spark, ctx, records_in_batch(spark, s.checkpoint, batch_id))
     classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     cached: list[DataFrame] = [classified]
     try:
@@ -339,6 +345,22 @@ def _apply(batch_df: DataFrame, batch_id: int, ctx: StreamContext) -> dict[str, 
     finally:
         for df in cached:
             df.unpersist()
+
+
+CODEGEN_KEYS = ("spark.sql.codegen.wholeStage", "spark.sql.codegen.factoryMode")
+INTERPRETED = ("false", "NO_CODEGEN")
+
+
+def _choose_codegen(spark: SparkSession, ctx: StreamContext, records: int | None) -> None:
+    """Interpreted expressions for a batch of at most ``interpreted_max_records`` Kafka
+    records, the session's own settings otherwise (and when the size is unknown). Set on the
+    query's session before the batch's first action, every batch."""
+    if ctx._codegen is None:
+        ctx._codegen = (spark.conf.get(CODEGEN_KEYS[0], "true"),
+                        spark.conf.get(CODEGEN_KEYS[1], "FALLBACK"))
+    small = records is not None and records <= ctx.settings.interpreted_max_records
+    for key, value in zip(CODEGEN_KEYS, INTERPRETED if small else ctx._codegen, strict=True):
+        spark.conf.set(key, value)
 
 
 def _committed(spark: SparkSession, path: str, query: str, batch_id: int) -> bool:

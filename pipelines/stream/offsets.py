@@ -33,6 +33,19 @@ def checkpoint_end_offsets(spark: SparkSession, checkpoint: str, batch_id: int) 
     return parse_offsets_file(lines)
 
 
+def records_in_batch(spark: SparkSession, checkpoint: str, batch_id: int) -> int | None:
+    """How many Kafka records batch ``batch_id`` covers, from its end offsets and the batch
+    before's, before reading any: None when either file is missing (a query's first batch).
+    An upper bound: transaction markers and compacted-away records take offsets too."""
+    if batch_id < 1:
+        return None
+    end = checkpoint_end_offsets(spark, checkpoint, batch_id)
+    start = checkpoint_end_offsets(spark, checkpoint, batch_id - 1)
+    if not end or not start:
+        return None
+    return sum(offset - start.get(key, 0) for key, offset in end.items())
+
+
 def last_committed_end_offsets(spark: SparkSession, checkpoint: str) -> dict[str, int]:
     """End offsets of the query's last committed micro-batch (the highest batch id under
     ``<checkpoint>/commits``): every record below them is in the lakehouse. Empty when the

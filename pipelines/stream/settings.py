@@ -22,6 +22,7 @@ class StreamSettings:
     last_event_ids_kept: int = 20
     retry_attempts: int = 5
     retry_backoff_s: float = 0.5
+    interpreted_max_records: int = 0
 
     def __post_init__(self) -> None:
         if not self.query_name or "/" in self.query_name:
@@ -55,6 +56,7 @@ class StreamSettings:
             last_event_ids_kept=int(s.get("last_event_ids_kept")),
             retry_attempts=int(s.get("retry.max_attempts")),
             retry_backoff_s=float(s.get("retry.backoff_s")),
+            interpreted_max_records=int(s.get("interpreted_max_records")),
         )
 
 

@@ -7,12 +7,11 @@ function, incrementally), at most once every ``streaming.probable_refresh_s`` (s
 start), and the profiles whose probable activity changed are published to the chatbot export
 and cache again (``ChatbotSync.publish_profiles``).
 
-Why its own thread: a refresh costs 10–19 s however few events changed (Spark actions and
-four Delta commits), and inside a batch every record of that batch, and of those queued
-behind it, waited for it; the first batch after a restart always did. The refresher runs in
-a Spark session of its own (the batch's txn settings never reach its writes), holds the
-profile writers' lock together with the batches (``locks.SharedHold``), and takes turns with
-them on the chatbot export.
+Why its own thread: a refresh costs 10–19 s however few events changed, and inside a batch
+every record of that batch, and of those queued behind it, waited for it; the first batch
+after a restart always did. The refresher runs in a Spark session of its own (the batch's
+txn settings never reach its writes), holds the profile writers' lock together with the
+batches (``locks.SharedHold``), and takes turns with them on the chatbot export.
 
 Not part of the batch's exactly-once argument: the tier is derived state, computed from the
 committed table versions that its watermark names, so a refresh cut short (a crash, a stop)
@@ -113,7 +112,9 @@ class ProbableSync:
                 log.warning("probable refresh still running after %.0fs; left to finish "
                             "(its work is redone by the next run)", timeout_s)
         self.raise_failure()
-        if flush and self._committed.is_set() and spark is not None and ctx is not None:
+        running = self._thread is not None and self._thread.is_alive()
+        if (flush and not running and self._committed.is_set() and spark is not None
+                and ctx is not None):
             self._committed.clear()
             self.refresh(spark, ctx)
 
@@ -165,4 +166,3 @@ class ProbableSync:
         if self.on_refresh is not None:
             self.on_refresh(report)
         return refreshed
-

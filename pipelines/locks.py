@@ -125,6 +125,12 @@ def _claim_path(path: Path) -> Path:
     return path.with_name(path.name + ".wanted")
 
 
+def _live_claim(path: Path, stale_after_s: float) -> dict:
+    """The owner of a live claim on the lock at ``path``; empty when none (or stale)."""
+    claimant = _read(_claim_path(path))
+    return claimant if claimant and not is_stale(claimant, stale_after_s) else {}
+
+
 @contextmanager
 def waiting_lock(
     path: str | Path,
@@ -157,9 +163,9 @@ def waiting_lock(
         wanted.write_text(json.dumps(mine), encoding="utf-8")
     try:
         while True:
-            claimant = {} if claim else _read(wanted)
+            claimant = {} if claim else _live_claim(path, stale_after_s)
             try:
-                if claimant and not is_stale(claimant, stale_after_s):
+                if claimant:
                     raise LockHeld(f"{label}: {path} is claimed by {_describe(claimant)}")
                 me = _acquire(path, stale_after_s, label)
                 break
@@ -252,7 +258,7 @@ class SharedHold:
     def _enter(self, label: str, say: Callable[[str], None] | None) -> None:
         deadline = time.monotonic() + self.lock.wait_s
         with self._cond:
-            while self._holders and self._claimed():
+            while self._holders and _live_claim(Path(self.lock.file), self.lock.stale_after_s):
                 if time.monotonic() > deadline:
                     raise LockHeld(f"{label}: {self.lock.file} is claimed by another run "
                                    f"(waited {self.lock.wait_s:.0f}s)")
@@ -263,7 +269,3 @@ class SharedHold:
                 held.__enter__()
                 self._file = held
             self._holders += 1
-
-    def _claimed(self) -> bool:
-        claimant = _read(_claim_path(Path(self.lock.file)))
-        return bool(claimant) and not is_stale(claimant, self.lock.stale_after_s)

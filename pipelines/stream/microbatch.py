@@ -206,7 +206,8 @@ def _apply(batch_df: DataFrame, batch_id: int, ctx: StreamContext) -> dict[str, 
     # The runner classifies inside the streaming plan (built once per query, not per batch);
     # raw Kafka rows (tests, replays by hand) are classified here.
     classified = batch_df if REASON in batch_df.columns else classify_records(batch_df, s.parse)
-    _choose_codegen(spark, ctx, records_in_batch(spark, s.checkpoint, batch_id))
+    end_offsets = checkpoint_end_offsets(spark, s.checkpoint, batch_id)
+    _choose_codegen(spark, ctx, records_in_batch(spark, s.checkpoint, batch_id, end_offsets))
     classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
     cached: list[DataFrame] = [classified]
     try:
@@ -215,9 +216,7 @@ def _apply(batch_df: DataFrame, batch_id: int, ctx: StreamContext) -> dict[str, 
             F.count(F.col(REASON)).alias("invalid"),
         ).first()
         input_rows, invalid_rows = int(row["rows"]), int(row["invalid"])
-        offsets = checkpoint_end_offsets(spark, s.checkpoint, batch_id) or batch_end_offsets(
-            classified
-        )
+        offsets = end_offsets or batch_end_offsets(classified)
         clock.lap("parse")
         if invalid_rows:
             retried("quarantine", lambda: quarantine(

@@ -33,13 +33,14 @@ def checkpoint_end_offsets(spark: SparkSession, checkpoint: str, batch_id: int) 
     return parse_offsets_file(lines)
 
 
-def records_in_batch(spark: SparkSession, checkpoint: str, batch_id: int) -> int | None:
-    """How many Kafka records batch ``batch_id`` covers, from its end offsets and the batch
-    before's, before reading any: None when either file is missing (a query's first batch).
-    An upper bound: transaction markers and compacted-away records take offsets too."""
+def records_in_batch(spark: SparkSession, checkpoint: str, batch_id: int,
+                     end: dict[str, int]) -> int | None:
+    """How many Kafka records batch ``batch_id`` covers, from its end offsets (``end``, as
+    ``checkpoint_end_offsets`` read them) and the batch before's, before reading any: None
+    when either is missing (a query's first batch). An upper bound: transaction markers and
+    compacted-away records take offsets too."""
     if batch_id < 1:
         return None
-    end = checkpoint_end_offsets(spark, checkpoint, batch_id)
     start = checkpoint_end_offsets(spark, checkpoint, batch_id - 1)
     if not end or not start:
         return None

@@ -1,0 +1,111 @@
+"""Where a warm micro-batch's time goes: ``process_batch`` in this process, the Spark event log
+on, then the root SQL executions of one batch with their durations and the time between them.
+
+Not a benchmark (``make bench`` measures the job as its own process): a profiler for issue 12's
+"profile before changing". The session is the stream's own (``stream_conf``: its shuffle
+partitions, AQE off), the lakehouse a scratch one, seeded with one compiled batch of
+``--seed-records`` generated records; then ``--batches`` one-record batches run interpreted, as
+the stream runs small batches. The chatbot hop needs Redis (``make services-up``); without it,
+``--no-chatbot``. The probable refresher is not started (it runs beside the batches, not in
+them). docs/performance.md, "Where a warm one-record batch goes now", came from this.
+
+    python -m tests.benchmarks.profile_batch --customers 5000 --seed-records 20000 --batches 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipelines.config import load_conf, overridden, relocated
+from pipelines.events.producer import EventStream, Shares, synthetic_population
+from pipelines.session import get_spark
+from pipelines.stream.microbatch import StreamContext, process_batch
+from pipelines.stream.settings import stream_conf
+
+KAFKA_ROW = ("key binary, value binary, topic string, partition int, offset long, "
+             "timestamp timestamp")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--customers", type=int, default=5000)
+    p.add_argument("--seed-records", type=int, default=20000)
+    p.add_argument("--batches", type=int, default=8)
+    p.add_argument("--show", type=int, default=0, help="batch to list (default: the last)")
+    p.add_argument("--no-chatbot", action="store_true")
+    p.add_argument("--dir", help="scratch directory (default: a new temporary one)")
+    args = p.parse_args(argv)
+    root = Path(args.dir or tempfile.mkdtemp(prefix="profilake-profile-"))
+    events_dir = root / "eventlog"
+    events_dir.mkdir(parents=True, exist_ok=True)
+    conf = stream_conf(relocated(load_conf("local"), str(root / "var")))
+    settings = {**conf.to_dict()["spark"]["settings"],
+                "spark.eventLog.enabled": "true", "spark.eventLog.compress": "false",
+                "spark.eventLog.dir": events_dir.as_uri()}
+    conf = overridden(conf, {"spark.settings": settings, "cache.prefix": "profile-batch",
+                             "streaming.chatbot_sync": not args.no_chatbot})
+    spark = get_spark(conf, "profilake-profile-batch")
+    ctx = StreamContext.from_conf(conf)
+    ctx.probable, ctx.lock = None, None
+    messages = EventStream(synthetic_population(args.customers, seed=3), Shares(), 3600, seed=3)
+    offset = 0
+    marks: list[float] = []
+    for batch_id, size in enumerate([args.seed_records] + [1] * args.batches):
+        rows = []
+        for _ in range(size):
+            m = next(messages)
+            rows.append((m.key, m.value, "profilake.events", offset % 4, offset,
+                         datetime.now(UTC)))
+            offset += 1
+        interpreted = batch_id > 0
+        spark.conf.set("spark.sql.codegen.wholeStage", str(not interpreted).lower())
+        spark.conf.set("spark.sql.codegen.factoryMode",
+                       "NO_CODEGEN" if interpreted else "FALLBACK")
+        marks.append(time.time() * 1000)
+        started = time.perf_counter()
+        metrics = process_batch(spark.createDataFrame(rows, KAFKA_ROW), batch_id, ctx)
+        print(json.dumps({"batch": batch_id, "records": size,
+                          "s": round(time.perf_counter() - started, 2),
+                          "steps": metrics["step_s"]}), flush=True)
+    marks.append(time.time() * 1000)
+    spark.stop()
+    show = args.show or args.batches
+    for line in root_executions(events_dir, marks[show], marks[show + 1]):
+        print(line)
+
+
+def root_executions(events_dir: Path, start_ms: float, end_ms: float) -> list[str]:
+    """The root SQL executions that began in [start_ms, end_ms): offset from the start,
+    duration, the idle time before it, the top of its physical plan; then the totals."""
+    starts: dict[int, dict] = {}
+    for log in sorted(events_dir.rglob("events_*")):
+        for line in log.open():
+            event = json.loads(line)
+            kind = event["Event"]
+            if kind.endswith("SQLExecutionStart"):
+                if event.get("rootExecutionId", event["executionId"]) == event["executionId"]:
+                    plan = event.get("physicalPlanDescription", "").split("\n")[1:2]
+                    starts[event["executionId"]] = {"start": event["time"], "plan": plan}
+            elif kind.endswith("SQLExecutionEnd") and event["executionId"] in starts:
+                starts[event["executionId"]]["end"] = event["time"]
+    chosen = sorted((e for e in starts.values() if start_ms <= e["start"] < end_ms),
+                    key=lambda e: e["start"])
+    lines, busy, idle, last = [], 0.0, 0.0, start_ms
+    for e in chosen:
+        took = (e.get("end", e["start"]) - e["start"]) / 1000
+        gap = max(0.0, (e["start"] - last) / 1000)
+        busy, idle, last = busy + took, idle + gap, max(last, e.get("end", e["start"]))
+        lines.append(f"{(e['start'] - start_ms) / 1000:7.2f} s  +{took:5.2f} s  "
+                     f"(after {gap:4.2f} s idle)  {' '.join(e['plan']).strip()[:70]}")
+    lines.append(f"{len(chosen)} root executions: {busy:.1f} s running, {idle:.1f} s between, "
+                 f"window {(end_ms - start_ms) / 1000:.1f} s")
+    return lines
+
+
+if __name__ == "__main__":
+    main()

@@ -3,11 +3,12 @@ on, then the root SQL executions of one batch with their durations and the time 
 
 Not a benchmark (``make bench`` measures the job as its own process): a profiler for issue 12's
 "profile before changing". The session is the stream's own (``stream_conf``: its shuffle
-partitions, AQE off), the lakehouse a scratch one, seeded with one compiled batch of
-``--seed-records`` generated records; then ``--batches`` one-record batches run interpreted, as
-the stream runs small batches. The chatbot hop needs Redis (``make services-up``); without it,
-``--no-chatbot``. The probable refresher is not started (it runs beside the batches, not in
-them). docs/performance.md, "Where a warm one-record batch goes now", came from this.
+partitions, AQE off), the lakehouse a scratch one, seeded with one batch of
+``--seed-records`` generated records; then ``--batches`` one-record batches. Each batch is
+compiled or interpreted by the stream's own rule (``streaming.interpreted_max_records``). The
+chatbot hop needs Redis (``make services-up``); without it, ``--no-chatbot``. The probable
+refresher is not started (it runs beside the batches, not in them). docs/performance.md,
+"Where a warm one-record batch goes now", came from this.
 
     python -m tests.benchmarks.profile_batch --customers 5000 --seed-records 20000 --batches 8
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 from pipelines.config import load_conf, overridden, relocated
 from pipelines.events.producer import EventStream, Shares, synthetic_population
 from pipelines.session import get_spark
-from pipelines.stream.microbatch import StreamContext, process_batch
+from pipelines.stream.microbatch import StreamContext, _choose_codegen, process_batch
 from pipelines.stream.settings import stream_conf
 
 KAFKA_ROW = ("key binary, value binary, topic string, partition int, offset long, "
@@ -62,10 +63,9 @@ def main(argv: list[str] | None = None) -> None:
             rows.append((m.key, m.value, "profilake.events", offset % 4, offset,
                          datetime.now(UTC)))
             offset += 1
-        interpreted = batch_id > 0
-        spark.conf.set("spark.sql.codegen.wholeStage", str(not interpreted).lower())
-        spark.conf.set("spark.sql.codegen.factoryMode",
-                       "NO_CODEGEN" if interpreted else "FALLBACK")
+        # The stream's own rule (no checkpoint here to size the batch from): the seed batch
+        # compiles, the one-record batches run interpreted.
+        _choose_codegen(spark, ctx, size)
         marks.append(time.time() * 1000)
         started = time.perf_counter()
         metrics = process_batch(spark.createDataFrame(rows, KAFKA_ROW), batch_id, ctx)

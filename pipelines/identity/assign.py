@@ -12,7 +12,18 @@ from pipelines.identity.params import IdentityParams
 def assign_profiles(
     observations: DataFrame, links: DataFrame, params: IdentityParams | None = None
 ) -> DataFrame:
-    """(record_id, profile_id) for every distinct record of ``observations``.
+    """(record_id, profile_id) for every distinct record of ``observations``: its
+    ``linked_profiles`` row, ``profile_id = null`` when no usable identifier of it is linked."""
+    records = observations.select(F.col("record_id").cast("string").alias("record_id")).distinct()
+    return records.join(linked_profiles(observations, links, params), "record_id", "left")
+
+
+def linked_profiles(
+    observations: DataFrame, links: DataFrame, params: IdentityParams | None = None
+) -> DataFrame:
+    """(record_id, profile_id), one row per record of ``observations`` that a usable
+    identifier links to a profile; records with none are absent (no pass over every record
+    to list them: a left join on record_id gives them ``profile_id = null``).
 
     A record belongs to the profile its usable non-device identifiers link to (after
     ``resolve`` they all link to the same one; should stale links disagree, the smallest id
@@ -33,9 +44,7 @@ def assign_profiles(
         F.col("profile_id").isNotNull() & ~F.coalesce(F.col("shared"), F.lit(False))
     ).select("id_type", "id_value", "profile_id")
     on_device = F.col("id_type").isin(list(DEVICE_TYPES))
-    per_record = rows.join(usable, ["id_type", "id_value"]).groupBy("record_id").agg(
+    return rows.join(usable, ["id_type", "id_value"]).groupBy("record_id").agg(
         F.coalesce(F.min(F.when(~on_device, F.col("profile_id"))), F.min("profile_id"))
         .alias("profile_id")
     )
-    records = observations.select(F.col("record_id").cast("string").alias("record_id")).distinct()
-    return records.join(per_record, "record_id", "left")

@@ -22,8 +22,9 @@ NO_PROFILE = "no_profile: every identifier is deny-listed or shared"
 def attach_profiles(events: DataFrame, assignments: DataFrame) -> tuple[DataFrame, DataFrame]:
     """Split events into (with ``profile_id``, without one).
 
-    ``assignments`` is ``(record_id, profile_id)`` from identity resolution; an event without a
-    profile had only denied or shared identifiers and is quarantined by the caller with
+    ``assignments`` is ``(record_id, profile_id)`` from identity resolution, at most one row
+    per record; an event it has no profile for (no row, or a null profile_id) had only
+    denied or shared identifiers and is quarantined by the caller with
     ``NO_PROFILE``.
     """
     joined = events.join(assignments.withColumnRenamed("record_id", "event_id"), "event_id", "left")
@@ -43,11 +44,13 @@ def events_with_profiles(
     in a record does not place it). Returns (events with profile_id, events whose
     identifiers link no profile).
     """
-    from pipelines.identity.assign import assign_profiles
+    from pipelines.identity.assign import linked_profiles
     from pipelines.identity.graph import observations_from_events
 
+    # Only the linked records: attach_profiles' left join leaves the others without one, so
+    # listing every distinct event id first (a shuffle of the whole log) would add nothing.
     return attach_profiles(
-        events, assign_profiles(observations_from_events(events), links, identity))
+        events, linked_profiles(observations_from_events(events), links, identity))
 
 
 def profile_identifiers(links: DataFrame) -> DataFrame:

@@ -711,3 +711,32 @@ def test_a_links_table_written_before_anonymous_ids_existed_is_upgraded(spark, c
     links = by_key(spark.read.format("delta").load(catalog.path("identity_links")))
     assert links[("device_id", "d")].anonymous_ids == ["a-2"]  # a-1 was never remembered
     assert links[("anonymous_id", "a-2")].profile_id == pid("anonymous_id:a-1")
+
+
+def test_events_with_profiles_splits_the_log_by_linked_identifiers(spark):
+    """Every event of the log lands once on one side: with the profile its identifiers link
+    to, or without one when none of them is linked (deny-listed, or never resolved)."""
+    from pipelines.profiles.build import events_with_profiles
+
+    resolved = observations(
+        spark, ("o1", 0, {"customer_id": "c1", "email": "a@x.com"}), ("o2", 1, {"email": "b@x.com"})
+    )
+    links = resolve(resolved, empty_links(spark), PARAMS, now=RUN1).links
+    log = observations(
+        spark,
+        ("e1", 2, {"email": "a@x.com"}),
+        ("e2", 3, {"customer_id": "c1"}),
+        ("e2", 3, {"customer_id": "c1"}),  # the same event twice: both rows keep it
+        ("e3", 4, {"email": "test@example.com"}),  # deny-listed
+        ("e4", 5, {"email": "never-seen@x.com"}),  # not in the links
+        ("e5", 6, {"email": "b@x.com", "phone": "+15550001111"}),  # one linked identifier
+    ).withColumnRenamed("record_id", "event_id")
+    with_profile, without = events_with_profiles(log, links, PARAMS)
+    assert sorted((r.event_id, r.profile_id) for r in with_profile.collect()) == [
+        ("e1", pid("customer_id:c1")),
+        ("e2", pid("customer_id:c1")),
+        ("e2", pid("customer_id:c1")),
+        ("e5", pid("email:b@x.com")),
+    ]
+    assert sorted(r.event_id for r in without.collect()) == ["e3", "e4"]
+    assert "profile_id" not in without.columns

@@ -4,7 +4,7 @@ and audited merges (ARCHITECTURE §3.4, docs/identity.md).
 Pure DataFrame → DataFrame functions; only ``store.write_identity`` writes.
 """
 
-from pipelines.identity.assign import assign_profiles
+from pipelines.identity.assign import assign_profiles, linked_profiles
 from pipelines.identity.components import Components, connected_components
 from pipelines.identity.graph import observations_from_events
 from pipelines.identity.params import IdentityParams
@@ -23,6 +23,7 @@ __all__ = [
     "assign_profiles",
     "connected_components",
     "empty_links",
+    "linked_profiles",
     "observations_from_events",
     "pairwise_precision_recall",
     "resolve",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from pipelines.identity.graph import DEVICE_TYPES, identifier_rows
+from pipelines.identity.graph import DEVICE_TYPES, identifier_rows, usable_identifier
+from pipelines.identity.never_link import without_never_linked
 from pipelines.identity.params import IdentityParams
+from pipelines.schemas.events import IDENTIFIER_TYPES
 
 
 def assign_profiles(
@@ -48,3 +50,48 @@ def linked_profiles(
         F.coalesce(F.min(F.when(~on_device, F.col("profile_id"))), F.min("profile_id"))
         .alias("profile_id")
     )
+
+
+def with_linked_profile(
+    records: DataFrame, links: DataFrame, params: IdentityParams | None = None
+) -> DataFrame:
+    """``records`` (any frame with an ``identifiers`` struct, e.g. the event log) with one
+    more column, ``profile_id``: what ``linked_profiles`` gives the record, null when it gives
+    nothing.
+
+    Same rule, evaluated per identifier type instead of per (record, identifier) row: a
+    record carries at most one value of each type, so each type is one left join of the
+    records with that type's usable links, and the record's profile is the smallest
+    non-device one, else its device's. The records are never exploded, aggregated or
+    shuffled: when the links are small enough to broadcast (the planner decides), this is one
+    scan of the records with hash lookups.
+
+    ``links`` must hold one row per (id_type, id_value), as the links table does (its writes
+    MERGE on that key and the gate checks it) and as ``resolve`` returns them: a repeated key
+    would repeat the records that carry it.
+    """
+    guards = params or IdentityParams()
+    kept = "_record_identifiers"
+    # A never-link rule hides an identifier from the lookup only: the output keeps it.
+    out = without_never_linked(records.withColumn(kept, F.col("identifiers")), guards.never_link)
+    usable = links.where(
+        F.col("profile_id").isNotNull() & ~F.coalesce(F.col("shared"), F.lit(False))
+    )
+    found: dict[str, str] = {}
+    for i, t in enumerate(IDENTIFIER_TYPES):
+        value, found[t] = f"_link_value_{i}", f"_link_profile_{i}"
+        per_type = usable.where(F.col("id_type") == t).select(
+            F.col("id_value").alias(value), F.col("profile_id").alias(found[t]))
+        key = usable_identifier(F.col(f"identifiers.{t}"), guards)
+        out = out.join(per_type, key == F.col(value), "left")
+    strong = _smallest([F.col(found[t]) for t in IDENTIFIER_TYPES if t not in DEVICE_TYPES])
+    device = _smallest([F.col(found[t]) for t in IDENTIFIER_TYPES if t in DEVICE_TYPES])
+    return out.select(
+        *[F.col(kept).alias(c) if c == "identifiers" else F.col(c) for c in records.columns],
+        F.coalesce(strong, device).alias("profile_id"),
+    )
+
+
+def _smallest(columns: list[Column]) -> Column:
+    """The smallest non-null value of ``columns`` (null when all are null)."""
+    return columns[0] if len(columns) == 1 else F.least(*columns)

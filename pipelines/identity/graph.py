@@ -59,7 +59,7 @@ def denied(value: Column, params: IdentityParams) -> Column:
     return F.coalesce(verdict, F.lit(False))
 
 
-def _usable(value: Column, params: IdentityParams) -> Column:
+def usable_identifier(value: Column, params: IdentityParams) -> Column:
     """``value`` when it is a non-blank, non-denied identifier, else null."""
     return F.when(value.isNotNull() & (F.trim(value) != "") & ~denied(value, params), value)
 
@@ -77,11 +77,11 @@ def identifier_rows(observations: DataFrame, params: IdentityParams) -> DataFram
     exploded = observations.select(
         F.col("record_id").cast("string").alias("record_id"),
         F.col("event_time").cast("timestamp").alias("event_time"),
-        _usable(F.col("identifiers.customer_id"), params).alias("record_customer_id"),
-        _usable(F.col("identifiers.anonymous_id"), params).alias("record_anonymous_id"),
+        usable_identifier(F.col("identifiers.customer_id"), params).alias("record_customer_id"),
+        usable_identifier(F.col("identifiers.anonymous_id"), params).alias("record_anonymous_id"),
         F.explode(pairs).alias("i"),
     )
-    return exploded.where(_usable(F.col("i.id_value"), params).isNotNull()).select(
+    return exploded.where(usable_identifier(F.col("i.id_value"), params).isNotNull()).select(
         "record_id", "event_time", "i.id_type", "i.id_value", "record_customer_id",
         "record_anonymous_id",
     )

@@ -65,7 +65,8 @@ class _Guards:
         self.blocked = dict(blocked)
 
     def usable(self, value: str | None) -> str | None:
-        """graph._usable: non-null, not blank (Spark's trim strips spaces only), not denied."""
+        """graph.usable_identifier: non-null, not blank (Spark's trim strips spaces only),
+        not denied."""
         if value is None or value.strip(" ") == "" or value in self.deny:
             return None
         if self.pattern is not None and self.pattern.search(value):

@@ -44,13 +44,15 @@ def events_with_profiles(
     in a record does not place it). Returns (events with profile_id, events whose
     identifiers link no profile).
     """
-    from pipelines.identity.assign import linked_profiles
-    from pipelines.identity.graph import observations_from_events
+    from pipelines.identity.assign import with_linked_profile
 
-    # Only the linked records: attach_profiles' left join leaves the others without one, so
-    # listing every distinct event id first (a shuffle of the whole log) would add nothing.
-    return attach_profiles(
-        events, linked_profiles(observations_from_events(events), links, identity))
+    # One lookup per identifier type (no shuffle of the log); event_id first, profile_id
+    # last, as attach_profiles' join gives them.
+    joined = with_linked_profile(events, links, identity).select(
+        "event_id", *[c for c in events.columns if c != "event_id"], "profile_id")
+    return joined.where(F.col("profile_id").isNotNull()), joined.where(
+        F.col("profile_id").isNull()
+    ).drop("profile_id")
 
 
 def profile_identifiers(links: DataFrame) -> DataFrame:

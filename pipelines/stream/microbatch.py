@@ -65,8 +65,8 @@ from pipelines.gate.quarantine import REASON, quarantine
 from pipelines.identity import (
     IdentityParams,
     apply_links,
-    assign_profiles,
     empty_links,
+    linked_profiles,
     observations_from_events,
     resolve,
     write_identity,
@@ -423,7 +423,8 @@ def _resolve_and_write(spark, ctx: StreamContext, observations, records: int, tx
     else:
         existing = _links_reached(spark, stored, observations, ctx.identity)
         result = resolve(observations, existing, ctx.identity, now=now)
-        assigned = assign_profiles(observations, result.links, ctx.identity)
+        # Only the linked records: attach_profiles' left join leaves the others without one.
+        assigned = linked_profiles(observations, result.links, ctx.identity)
     write_identity(ctx.catalog, result, txn=txn)
     return existing, result, assigned
 

@@ -1,7 +1,9 @@
 """One resolution, two engines: Spark's (resolve.py + assign.py) and the driver's for small
 batches (resolve_local.py through small_batch.py) give the same link upserts, merges and
 record → profile assignments for random batches: shared identifiers, weak devices, denied and
-blank values, never-link rules, and over three runs merges of profiles of different ages."""
+blank values, never-link rules, and over three runs merges of profiles of different ages.
+The event log's lookup per identifier column (assign.with_linked_profile) places every record
+where the per-identifier-row rule (assign_profiles) does, against the whole links table."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from pipelines.identity import apply_links, assign_profiles, empty_links, resolve
+from pipelines.identity.assign import with_linked_profile
 from pipelines.identity.schemas import LINKS, MERGES
 from pipelines.identity.small_batch import frame_of, resolve_small, rows_of
 from pipelines.schemas.events import IDENTIFIER_TYPES
@@ -64,6 +67,13 @@ def test_driver_and_spark_resolve_alike(spark, seed=7):
         merges_seen += len(expected_merges)
         # The next run starts from the links both engines agree on, without lineage.
         links = frame_of(spark, rows_of(apply_links(links, expected.links), LINKS), LINKS)
+        by_rows = {r["record_id"]: r["profile_id"] for r in assign_profiles(
+            observations, links, params).collect()}
+        by_columns = with_linked_profile(observations, links, params)
+        assert by_columns.columns == [*observations.columns, "profile_id"]
+        assert {r["record_id"]: r["profile_id"] for r in by_columns.collect()} == by_rows, \
+            context
+        assert sum(p is not None for p in by_rows.values()) > len(by_rows) / 2, context
     # The batches must exercise what the test is about.
     final = rows_of(links, LINKS)
     assert merges_seen > 0

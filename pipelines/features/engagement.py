@@ -17,7 +17,9 @@ Definitions (docs/features.md):
 
 from __future__ import annotations
 
+import operator
 from datetime import date
+from functools import reduce
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -36,24 +38,25 @@ from pipelines.features.pit import (
 
 def activity_features(events: DataFrame, as_of: date, params: FeatureParams) -> DataFrame:
     """Per profile with any event by as_of: dates, tenure, attributes, web activity counts
-    and sessions, decayed engagement — one aggregation over the log."""
+    and sessions, decayed engagement.
+
+    Three aggregations, each over only the rows it needs, so that each runs as a hash
+    aggregation: counts and dates over the log, attributes over the events that set one,
+    sessions over the web events of the longest window. One aggregation holding them all
+    would mix latest-value and set aggregates with the counts, which makes Spark sort the
+    whole log by profile (measured at 1M customers: 48 s of the features stage).
+    """
     ev = point_in_time(events, as_of)
-    order = F.struct("event_time", "event_id")
-    attrs = [F.max_by(F.col(a), F.when(F.col(a).isNotNull(), order)).alias(a) for a in ATTRIBUTES]
-    web = is_type("page_view", "product_view") & F.col("session_id").isNotNull()
     counts = []
     for n in params.activity_windows:
         win = in_window(n, as_of)
         counts += [
-            # Distinct sessions with an event in the window; a profile's sets stay small.
-            F.size(F.collect_set(F.when(web & win, F.col("session_id")))).alias(f"sessions_{n}d"),
             F.count(F.when(is_type("product_view") & win, 1)).alias(f"product_views_{n}d"),
             F.count(F.when(is_type("add_to_cart") & win, 1)).alias(f"cart_adds_{n}d"),
         ]
     agg = ev.groupBy("profile_id").agg(
         F.min(day()).alias("first_seen_date"),
         F.max(day()).alias("last_event_date"),
-        *attrs,
         *counts,
         decayed_sum(
             F.when(is_type(*ENGAGEMENT_TYPES), F.lit(1.0)),
@@ -62,9 +65,40 @@ def activity_features(events: DataFrame, as_of: date, params: FeatureParams) -> 
             day(),
         ).alias("engagement_score"),
     )
-    return agg.withColumn("tenure_days", age_days(as_of, F.col("first_seen_date"))).withColumn(
+    sessions = session_counts(ev, as_of, params)
+    out = agg.join(latest_attributes(ev), "profile_id", "left").join(
+        sessions, "profile_id", "left"
+    ).fillna(0, subset=[c for c in sessions.columns if c != "profile_id"])
+    return out.withColumn("tenure_days", age_days(as_of, F.col("first_seen_date"))).withColumn(
         "days_since_last_event", age_days(as_of, F.col("last_event_date"))
     )
+
+
+def latest_attributes(events: DataFrame) -> DataFrame:
+    """Per profile that set one: each attribute's latest value (by event_time, then
+    event_id). Only ``profile_updated`` events carry attributes (``pit.flatten``)."""
+    order = F.struct("event_time", "event_id")
+    setting = events.where(reduce(operator.or_, [F.col(a).isNotNull() for a in ATTRIBUTES]))
+    return setting.groupBy("profile_id").agg(*[
+        F.max_by(F.col(a), F.when(F.col(a).isNotNull(), order)).alias(a) for a in ATTRIBUTES
+    ])
+
+
+def session_counts(events: DataFrame, as_of: date, params: FeatureParams) -> DataFrame:
+    """Per profile with a web session in the longest window: ``sessions_<N>d``, the distinct
+    ``session_id`` of page_view / product_view events with at least one of them in the
+    window. First one row per (profile, session) with a flag per window, then a count."""
+    web = is_type("page_view", "product_view") & F.col("session_id").isNotNull()
+    windows = params.activity_windows
+    if not windows:
+        return events.select("profile_id").limit(0)
+    per_session = events.where(web & in_window(max(windows), as_of)).groupBy(
+        "profile_id", "session_id"
+    ).agg(*[F.max(in_window(n, as_of)).alias(f"_in_{n}d") for n in windows])
+    return per_session.groupBy("profile_id").agg(*[
+        F.count(F.when(F.col(f"_in_{n}d"), 1)).cast("int").alias(f"sessions_{n}d")
+        for n in windows
+    ])
 
 
 def category_features(events: DataFrame, as_of: date, params: FeatureParams) -> DataFrame:

@@ -11,6 +11,14 @@ from pipelines.identity.params import IdentityParams
 from pipelines.schemas.events import IDENTIFIER_TYPES
 
 
+def usable_links(links: DataFrame) -> DataFrame:
+    """The links that place records: those holding a profile and not shared (a shared
+    identifier stays in the links with no profile and must never pull records together)."""
+    return links.where(
+        F.col("profile_id").isNotNull() & ~F.coalesce(F.col("shared"), F.lit(False))
+    )
+
+
 def assign_profiles(
     observations: DataFrame, links: DataFrame, params: IdentityParams | None = None
 ) -> DataFrame:
@@ -42,9 +50,7 @@ def linked_profiles(
     """
     guards = params or IdentityParams()
     rows = identifier_rows(observations, guards).select("record_id", "id_type", "id_value")
-    usable = links.where(
-        F.col("profile_id").isNotNull() & ~F.coalesce(F.col("shared"), F.lit(False))
-    ).select("id_type", "id_value", "profile_id")
+    usable = usable_links(links).select("id_type", "id_value", "profile_id")
     on_device = F.col("id_type").isin(list(DEVICE_TYPES))
     return rows.join(usable, ["id_type", "id_value"]).groupBy("record_id").agg(
         F.coalesce(F.min(F.when(~on_device, F.col("profile_id"))), F.min("profile_id"))
@@ -74,9 +80,7 @@ def with_linked_profile(
     kept = "_record_identifiers"
     # A never-link rule hides an identifier from the lookup only: the output keeps it.
     out = without_never_linked(records.withColumn(kept, F.col("identifiers")), guards.never_link)
-    usable = links.where(
-        F.col("profile_id").isNotNull() & ~F.coalesce(F.col("shared"), F.lit(False))
-    )
+    usable = usable_links(links)
     found: dict[str, str] = {}
     for i, t in enumerate(IDENTIFIER_TYPES):
         value, found[t] = f"_link_value_{i}", f"_link_profile_{i}"

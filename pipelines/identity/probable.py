@@ -36,6 +36,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from pipelines.config import Conf, ConfigError
+from pipelines.identity.assign import usable_links
 from pipelines.identity.graph import DEVICE_TYPES, denied
 from pipelines.identity.never_link import without_never_linked
 from pipelines.identity.params import IdentityParams
@@ -156,7 +157,7 @@ def links_from_records(
     seen = candidates.groupBy("device_id", "anonymous_id").agg(
         F.min("event_time").alias("first_seen"), F.max("event_time").alias("last_seen"))
 
-    usable = links.where(F.col("profile_id").isNotNull() & ~F.coalesce("shared", F.lit(False)))
+    usable = usable_links(links)
     customer_profiles = usable.where(F.col("id_type") == "customer_id").select(
         F.col("id_value").alias("customer_id"), "profile_id")
     anon_profiles = usable.where(F.col("id_type") == "anonymous_id").select(

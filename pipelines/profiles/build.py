@@ -28,9 +28,7 @@ def attach_profiles(events: DataFrame, assignments: DataFrame) -> tuple[DataFram
     ``NO_PROFILE``.
     """
     joined = events.join(assignments.withColumnRenamed("record_id", "event_id"), "event_id", "left")
-    return joined.where(F.col("profile_id").isNotNull()), joined.where(
-        F.col("profile_id").isNull()
-    ).drop("profile_id")
+    return _split_by_profile(joined)
 
 
 def events_with_profiles(
@@ -48,8 +46,12 @@ def events_with_profiles(
 
     # One lookup per identifier type (no shuffle of the log); event_id first, profile_id
     # last, as attach_profiles' join gives them.
-    joined = with_linked_profile(events, links, identity).select(
-        "event_id", *[c for c in events.columns if c != "event_id"], "profile_id")
+    return _split_by_profile(with_linked_profile(events, links, identity).select(
+        "event_id", *[c for c in events.columns if c != "event_id"], "profile_id"))
+
+
+def _split_by_profile(joined: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(rows with a ``profile_id``, the others without the column)."""
     return joined.where(F.col("profile_id").isNotNull()), joined.where(
         F.col("profile_id").isNull()
     ).drop("profile_id")
@@ -57,8 +59,9 @@ def events_with_profiles(
 
 def profile_identifiers(links: DataFrame) -> DataFrame:
     """``(profile_id, identifiers)``: every identifier type → its sorted values."""
-    usable = links.where(F.col("profile_id").isNotNull() & ~F.coalesce("shared", F.lit(False)))
-    per_type = usable.groupBy("profile_id", "id_type").agg(
+    from pipelines.identity.assign import usable_links
+
+    per_type = usable_links(links).groupBy("profile_id", "id_type").agg(
         F.array_sort(F.collect_set("id_value")).alias("values")
     )
     return per_type.groupBy("profile_id").agg(

@@ -46,6 +46,7 @@ from pipelines.models.promotion import (
     decide,
     fairness_report,
 )
+from pipelines.models.treeshap import GroupedTreeShap
 from pipelines.tracking import configure_mlflow
 from tests.events_factory import event, events_df
 
@@ -443,7 +444,7 @@ def test_reasons_of_a_hand_checked_stump():
     # Additivity: contributions + bias are the margin; the score is its sigmoid.
     assert np.allclose(predict(booster, X), 1 / (1 + np.exp(-contribs.sum(axis=1))))
     labels = {"recency_days": "days since the last order", "orders_lifetime": "orders ever"}
-    assert top_reasons(booster, X, labels) == [
+    assert top_reasons(GroupedTreeShap(booster), X, labels) == [
         ["days since the last order: 10 (lowers the churn risk)"],
         ["days since the last order: 20 (lowers the churn risk)"],
         ["days since the last order: 200 (raises the churn risk)"],

@@ -42,7 +42,8 @@ from pipelines.models.treeshap import GroupedTreeShap
 
 LABEL = "churned"
 # Rows scored together on an executor: TreeSHAP runs once per distinct decision path of each
-# tree, and more rows share more paths (200k rows of the 1M bench: ~9x fewer evaluations).
+# tree, and more rows share more paths (contributions for the 1M bench's buyers, one core:
+# 10,000 rows 1.2 s instead of 3.3 s, 100,000 rows 3.9 s instead of 36.9 s).
 SCORING_CHUNK_ROWS = 200_000
 
 

@@ -24,6 +24,7 @@ always take ``pred_contribs``.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,8 @@ import numpy as np
 import pandas as pd
 
 CHECK_ROWS = 8  # rows per call compared with pred_contribs, spread over the frame
+
+log = logging.getLogger("profilake.models")
 
 
 @dataclass(frozen=True)
@@ -143,5 +146,7 @@ class GroupedTreeShap:
         totals[:, -1] = expected[0, -1]
         if not np.array_equal(totals[check], expected):
             self.fallbacks += 1
+            log.warning("grouped TreeSHAP differs from pred_contribs on its check rows: "
+                        "computing the %d rows with pred_contribs (slower, same result)", n)
             return self._direct(values)
         return totals

@@ -42,13 +42,15 @@ def _workers(conf: Conf) -> int:
 
 
 def _alive_workers(conf: Conf) -> int:
-    """ALIVE workers as the master's own status page reports them (0 if it does not answer)."""
+    """ALIVE workers as the master's own status page reports them (0 if it does not answer,
+    or answers with a page that is not its JSON yet: a master starting up can send an empty
+    body)."""
     url = (f"http://{conf.get('spark_cluster.host')}:"
            f"{conf.get('spark_cluster.master_webui_port')}/json/")
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             state = json.load(response)
-    except OSError:
+    except (OSError, ValueError):
         return 0
     return int(state.get("aliveworkers", 0))
 

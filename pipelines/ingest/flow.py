@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -204,6 +205,7 @@ def ingest_sources(
     """Landing → bronze → silver events for every source; returns the files to mark ingested."""
     events: list[DataFrame] = []
     rejects: list[DataFrame] = []
+    checked: list[DataFrame] = []
     pending = []
     for name in sources:
         source = SOURCES[name]
@@ -217,6 +219,9 @@ def ingest_sources(
         report.bronze_rows[name] = int(counts["rows"])
         report.records[name] = int(counts["records"] or 0)
         normalized = NORMALIZERS[name](bronze, rules)
+        # Events and rejects are both filtered from `checked`: persisted, every bronze row is
+        # parsed and checked once (by the rejects' count below), not once per output.
+        checked.append(normalized.checked.persist(StorageLevel.MEMORY_AND_DISK))
         events.append(normalized.events)
         rejects.append(
             normalized.rejects.select(
@@ -228,14 +233,21 @@ def ingest_sources(
             )
         )
         pending.append((source, files))
-    if rejects:
-        bad = _union(rejects).cache()
-        report.rejected = bad.count()
-        if report.rejected:
-            quarantine(catalog, bad, "events", run_id)
-        bad.unpersist()
-    if events:
-        batch = dedupe_events(_union(events))
+    try:
+        if rejects:
+            bad = _union(rejects).cache()
+            report.rejected = bad.count()
+            if report.rejected:
+                quarantine(catalog, bad, "events", run_id)
+            bad.unpersist()
+        # Materialized without lineage: Delta's MERGE plans its source anew and reads no
+        # persisted frame, so the gate's count and the MERGE would each compute the batch
+        # from the bronze rows again (docs/performance.md, Batch ingest).
+        batch = dedupe_events(_union(events)).localCheckpoint(eager=True) if events else None
+    finally:
+        for frame in checked:
+            frame.unpersist()
+    if batch is not None:
         before = _count(spark, catalog, "events")
         # Inserts only ids the log lacks: a retry after the stream appended adds the rest.
         retry("ingest events", lambda: gated_write(

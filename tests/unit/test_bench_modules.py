@@ -22,6 +22,12 @@ def test_a_benchmark_imports_and_has_its_run(name: str) -> None:
     assert callable(module.run)
 
 
+@pytest.mark.parametrize("name", ["profile_batch", "profile_ingest"])
+def test_a_profiler_imports_and_has_its_main(name: str) -> None:
+    module = importlib.import_module(f"tests.benchmarks.{name}")
+    assert callable(module.main)
+
+
 def test_a_failing_benchmark_is_recorded_and_the_others_still_run(
         tmp_path, monkeypatch, capsys) -> None:
     roots = []

@@ -32,6 +32,10 @@ class Rules:
 class Normalized:
     events: DataFrame  # EVENT_LOG columns
     rejects: DataFrame  # bronze columns + REASON
+    # Every checked row with its REASON (null: valid), the frame ``events`` and ``rejects``
+    # are both derived from: a caller that reads both persists it, so the bronze rows are
+    # parsed and checked once, not once per output.
+    checked: DataFrame
 
 
 def properties(**values: Column) -> Column:
@@ -122,8 +126,9 @@ def impossible_time(raw: Column, parsed: Column, name: str) -> tuple[Column, str
 
 def split(
     df: DataFrame, checks: Sequence[tuple[Column, str | Column]], source: str
-) -> tuple[DataFrame, DataFrame]:
-    """(valid rows, rejected rows with ``REASON`` = ``<source>: <the first failed check>``).
+) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """(valid rows, rejected rows with ``REASON`` = ``<source>: <the first failed check>``,
+    every row with its ``REASON`` — the frame both are filtered from).
 
     A check that evaluates to null counts as failed: a row is kept only when every rule
     positively holds. A check's text is a string or a string column (a reason that names the
@@ -134,8 +139,10 @@ def split(
         why = F.concat(F.lit(f"{source}: "), text if isinstance(text, Column) else F.lit(text))
         reason = F.when(F.coalesce(failed, F.lit(True)), why).otherwise(reason)
     flagged = df.withColumn(REASON, reason)
-    return flagged.where(F.col(REASON).isNull()).drop(REASON), flagged.where(
-        F.col(REASON).isNotNull()
+    return (
+        flagged.where(F.col(REASON).isNull()).drop(REASON),
+        flagged.where(F.col(REASON).isNotNull()),
+        flagged,
     )
 
 

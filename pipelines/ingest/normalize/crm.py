@@ -87,7 +87,7 @@ def normalize_crm(bronze: DataFrame, rules: Rules) -> Normalized:
         properties(attributes=attributes).alias("properties"),
         base_amounts().alias("base_amounts"),
     )
-    valid, rejects = split(
+    valid, rejects, checked = split(
         shaped,
         [
             (ids.blank_to_null(F.col("customerid")).isNull(), "missing CustomerID"),
@@ -110,4 +110,5 @@ def normalize_crm(bronze: DataFrame, rules: Rules) -> Normalized:
             origin(F.concat_ws("|", F.trim(F.col("customerid")), F.trim(F.col("last_modified")))),
         ),
         rejects.select(*bronze.columns, rejects["_quarantine_reason"]),
+        checked,
     )

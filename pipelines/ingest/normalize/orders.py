@@ -81,7 +81,7 @@ def normalize_orders(bronze: DataFrame, rules: Rules) -> Normalized:
         base_amounts(amount=to_base(amount, currency, rules)).alias("base_amounts"),
         raw_items.alias("_raw_items"),
     )
-    valid, rejects = split(
+    valid, rejects, checked = split(
         shaped,
         [
             (ids.blank_to_null(F.col("order_id")).isNull(), "missing order_id"),
@@ -107,4 +107,5 @@ def normalize_orders(bronze: DataFrame, rules: Rules) -> Normalized:
             origin(F.concat_ws("|", F.trim(F.col("order_id")), F.lower(F.trim(F.col("status"))))),
         ),
         rejects.select(*bronze.columns, "_quarantine_reason"),
+        checked,
     )

@@ -87,7 +87,7 @@ def normalize_social(bronze: DataFrame, rules: Rules) -> Normalized:
         ).alias("properties"),
         base_amounts().alias("base_amounts"),
     )
-    valid, rejects = split(
+    valid, rejects, checked = split(
         shaped,
         [
             (F.col("_mistyped").isNotNull(), F.col("_mistyped")),
@@ -99,4 +99,4 @@ def normalize_social(bronze: DataFrame, rules: Rules) -> Normalized:
         "social",
     )
     rejected = rejects.select(*bronze.columns, REASON).unionByName(bad_files)
-    return Normalized(canonical(valid, origin(m("id"))), rejected)
+    return Normalized(canonical(valid, origin(m("id"))), rejected, checked)

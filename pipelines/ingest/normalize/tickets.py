@@ -130,7 +130,7 @@ def normalize_tickets(bronze: DataFrame, rules: Rules) -> Normalized:
         # The line carries the score; the csat_submitted event built from it is judged here.
         out_of_range(properties(score=score)),
     ]
-    valid, rejects = split(shaped, checks, "tickets")
+    valid, rejects, checked = split(shaped, checks, "tickets")
     csat = valid.where(score.isNotNull()).select(
         *[c for c in valid.columns if c not in {"event_id", "event_type", "properties"}],
         # One CSAT per ticket: re-sent state lines carry the same score and collapse.
@@ -141,4 +141,4 @@ def normalize_tickets(bronze: DataFrame, rules: Rules) -> Normalized:
     key = F.concat_ws("|", F.trim(t("ticket")), F.lower(F.trim(t("status"))))
     csat_key = F.concat_ws("|", F.trim(t("ticket")), F.lit("csat"))
     events = canonical(valid, origin(key)).unionByName(canonical(csat, origin(csat_key)))
-    return Normalized(events, rejects.select(*bronze.columns, "_quarantine_reason"))
+    return Normalized(events, rejects.select(*bronze.columns, "_quarantine_reason"), checked)

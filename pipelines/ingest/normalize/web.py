@@ -96,7 +96,7 @@ def normalize_web(bronze: DataFrame, rules: Rules) -> Normalized:
     )
     priced = F.col("event_type").isin(*PRICED)
     mistyped = wrong_type(F.col("raw"), TYPES)
-    valid, rejects = split(
+    valid, rejects, checked = split(
         shaped,
         [
             (F.get_json_object(F.col("raw"), "$").isNull(), "unparseable JSON"),
@@ -112,4 +112,5 @@ def normalize_web(bronze: DataFrame, rules: Rules) -> Normalized:
     return Normalized(
         canonical(valid, origin(w("event_id"))),
         rejects.select(*bronze.columns, "_quarantine_reason"),
+        checked,
     )

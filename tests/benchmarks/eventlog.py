@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 
-def root_executions(events_dir: Path) -> dict[int, dict]:
+def read_root_executions(events_dir: Path) -> dict[int, dict]:
     """Root SQL executions by id: ``start`` and ``end`` (ms; ``end`` missing if the log stops
     first), ``description`` (Spark's name for the call) and ``plan`` (the physical plan's top
     line). Nested executions (a MERGE's own jobs) are left out: their time is in their root's."""

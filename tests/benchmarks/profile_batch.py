@@ -27,7 +27,7 @@ from pipelines.events.producer import EventStream, Shares, synthetic_population
 from pipelines.session import get_spark
 from pipelines.stream.microbatch import StreamContext, _choose_codegen, process_batch
 from pipelines.stream.settings import stream_conf
-from tests.benchmarks.eventlog import root_executions as root_executions_of
+from tests.benchmarks.eventlog import read_root_executions
 
 KAFKA_ROW = ("key binary, value binary, topic string, partition int, offset long, "
              "timestamp timestamp")
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
 def root_executions(events_dir: Path, start_ms: float, end_ms: float) -> list[str]:
     """The root SQL executions that began in [start_ms, end_ms): offset from the start,
     duration, the idle time before it, the top of its physical plan; then the totals."""
-    starts = root_executions_of(events_dir)
+    starts = read_root_executions(events_dir)
     chosen = sorted((e for e in starts.values() if start_ms <= e["start"] < end_ms),
                     key=lambda e: e["start"])
     lines, busy, idle, last = [], 0.0, 0.0, start_ms

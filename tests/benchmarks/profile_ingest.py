@@ -23,7 +23,7 @@ from pipelines.config import load_conf, overridden, relocated
 from pipelines.ingest.flow import run_ingest
 from pipelines.ingest.sources import SOURCES
 from pipelines.session import get_spark
-from tests.benchmarks.eventlog import root_executions
+from tests.benchmarks.eventlog import read_root_executions
 
 NOW = datetime(2026, 12, 6)
 
@@ -67,14 +67,11 @@ def main(argv: list[str] | None = None) -> None:
 
 def longest_executions(events_dir: Path, top: int) -> list[str]:
     """The ``top`` longest root SQL executions: seconds, id, Spark's description of the call."""
-    runs = root_executions(events_dir)
-    done = [(r["end"] - r["start"]) / 1000 for r in runs.values() if "end" in r]
-    lines = [f"{len(done)} root executions, {sum(done):.1f} s running"]
-    ranked = sorted(((i, r) for i, r in runs.items() if "end" in r),
-                    key=lambda item: item[1]["start"] - item[1]["end"])
-    for i, r in ranked[:top]:
-        lines.append(f"{(r['end'] - r['start']) / 1000:7.1f} s  #{i:<5} "
-                     f"{r['description'][:70]}")
+    runs = read_root_executions(events_dir)
+    took = {i: (r["end"] - r["start"]) / 1000 for i, r in runs.items() if "end" in r}
+    lines = [f"{len(took)} root executions, {sum(took.values()):.1f} s running"]
+    for i in sorted(took, key=took.get, reverse=True)[:top]:
+        lines.append(f"{took[i]:7.1f} s  #{i:<5} {runs[i]['description'][:70]}")
     return lines
 
 

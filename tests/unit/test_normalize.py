@@ -552,6 +552,21 @@ def test_a_value_of_the_wrong_type_is_quarantined_not_nulled(spark, source, chan
     assert _reasons(normalize(spark, {**row, **change})) == [reason]
 
 
+def test_a_key_given_twice_is_judged_by_its_last_value(spark):
+    """pipelines/normalize/types.py: the typed parse reads a repeated key's last value, and a
+    record it reads without a conversion failure has no wrong type — a category sent as text
+    then null is a category not given; a qty that cannot be read as a number is a wrong type
+    whatever follows it."""
+    line = json.dumps(WEB_LINE)
+    assert '"category": "sports", "qty": 2,' in line
+    lines = [line.replace('"category": "sports"', '"category": "sports", "category": null'),
+             line.replace('"qty": 2', '"qty": "two", "qty": null')
+                 .replace('"event_id": "', '"event_id": "x')]
+    result = normalize_web(_lines(spark, lines), RULES)
+    assert [r.properties.category for r in result.events.collect()] == [None]
+    assert _reasons(result) == ["web: wrong_type: qty"]
+
+
 def test_a_bad_value_gets_the_same_reason_in_batch_as_in_the_stream(spark):
     """One range rule for both lanes: the batch reason is the stream's, after the source."""
     from pipelines.stream.parse import classify_records

@@ -159,16 +159,13 @@ def record_nodes(rows: DataFrame, summary: DataFrame) -> DataFrame:
     ).select("record_id", "event_time", "id_type", "id_value", "node", "weak")
 
 
-def vertices_and_edges(nodes: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """Vertices (node) and undirected edges (src, dst) of the identifier graph.
-
-    Each record contributes a star from its smallest node to each other node; a record with a
-    single node contributes only the vertex.
-    """
+def record_node_sets(nodes: DataFrame) -> DataFrame:
+    """(record_id, nodes): the sorted nodes through which each record links — its strong
+    nodes, or all of them (weak ones) when it has no strong node."""
     # By identifier, even when contracted into a profile node: a tablet first seen with one
     # person must not later pull another person's anonymous visits into that profile.
     strong = ~F.col("weak")
-    per_record = (
+    return (
         nodes.where(F.col("node").isNotNull())
         .groupBy("record_id")
         .agg(F.array_sort(F.collect_set("node")).alias("all_nodes"),
@@ -177,6 +174,15 @@ def vertices_and_edges(nodes: DataFrame) -> tuple[DataFrame, DataFrame]:
         .select("record_id", F.when(F.size("strong_nodes") > 0, F.col("strong_nodes"))
                 .otherwise(F.col("all_nodes")).alias("nodes"))
     )
+
+
+def vertices_and_edges(per_record: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Vertices (node) and undirected edges (src, dst) of the identifier graph, from
+    ``record_node_sets``.
+
+    Each record contributes a star from its smallest node to each other node; a record with a
+    single node contributes only the vertex.
+    """
     vertices = per_record.select(F.explode("nodes").alias("node")).distinct()
     edges = per_record.where(F.size("nodes") > 1).select(
         F.col("nodes")[0].alias("src"),

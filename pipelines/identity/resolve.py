@@ -36,6 +36,7 @@ from pipelines.identity.graph import (
     PROFILE_NODE_PREFIX,
     identifier_rows,
     identifier_summary,
+    record_node_sets,
     record_nodes,
     vertices_and_edges,
 )
@@ -101,7 +102,8 @@ def resolve(
     rows = keep(identifier_rows(observations, params))
     summary = keep(identifier_summary(rows, existing, params))
     nodes = keep(record_nodes(rows, summary))
-    vertices, edges = vertices_and_edges(nodes)
+    # Kept: the edges are built from it now, the vertices after the components loop.
+    vertices, edges = vertices_and_edges(keep(record_node_sets(nodes)))
     components = connected_components(
         edges, checkpoint=mode, checkpoint_every=params.checkpoint_every,
         max_iterations=params.max_iterations,

@@ -27,8 +27,9 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.types import DataType, StringType, StructField, StructType
 
-_CORRUPT = "_corrupt_record"
-_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
+# Spark's corrupt-record column: set on a row whose typed parse could not convert a value.
+CORRUPT = "_corrupt_record"
+_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
 
 
 def first_wrong_type(
@@ -53,11 +54,11 @@ def wrong_type(raw: Column, schema: StructType | str) -> Column:
     own)."""
     if isinstance(schema, str):
         schema = DataType.fromDDL(schema)  # needs the running session: not at import
-    typed = F.from_json(raw, StructType([*schema.fields, StructField(_CORRUPT, StringType())]),
+    typed = F.from_json(raw, StructType([*schema.fields, StructField(CORRUPT, StringType())]),
                         _OPTIONS)
     # The search reads the raw text once per field the parse left null: on every record it
     # was most of a web line's normalization (docs/performance.md, Batch ingest).
-    found = F.when(typed[_CORRUPT].isNotNull(), first_wrong_type(
+    found = F.when(typed[CORRUPT].isNotNull(), first_wrong_type(
         [(typed[f.name], f.name) for f in schema.fields],
         lambda path: F.get_json_object(raw, f"$.{path}"),
     ))

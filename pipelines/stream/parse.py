@@ -54,13 +54,12 @@ from pipelines.schemas.events import (
 )
 from pipelines.stream.settings import ParseParams
 
-CORRUPT = "_corrupt_record"
-PARSE_SCHEMA = StructType([*ENVELOPE.fields, StructField(CORRUPT, StringType())])
+PARSE_SCHEMA = StructType([*ENVELOPE.fields, StructField(types.CORRUPT, StringType())])
 # Strict JSON: a Python repr ({'a': 1}) is not an envelope, whatever Spark would tolerate.
 JSON_OPTIONS = {
     "mode": "PERMISSIVE",
     "allowSingleQuotes": "false",
-    "columnNameOfCorruptRecord": CORRUPT,
+    "columnNameOfCorruptRecord": types.CORRUPT,
 }
 ISO_TIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$"
 ENVELOPE_FIELDS = ("event_id", "event_type", "event_time", "source")
@@ -166,7 +165,7 @@ def classify_records(records: DataFrame, params: ParseParams) -> DataFrame:
         (
             F.trim("_value").startswith("{")
             & e.isNotNull()
-            & (e[CORRUPT].isNull() | F.try_parse_json("_value").isNotNull())
+            & (e[types.CORRUPT].isNull() | F.try_parse_json("_value").isNotNull())
         ).alias("_is_object"),
     )
     req_reason, first_missing = _required_property_reason(e["event_type"], props)
@@ -209,7 +208,7 @@ def classify_records(records: DataFrame, params: ParseParams) -> DataFrame:
         (needs_currency & ~known_currency,
          F.concat(F.lit("unknown_currency: "), props["currency"])),
         (out_of_range.isNotNull(), out_of_range),
-        (e[CORRUPT].isNotNull(), _leftover_wrong_type()),
+        (e[types.CORRUPT].isNotNull(), _leftover_wrong_type()),
     ]
     reason = F.lit(None).cast("string")
     for failed, text in reversed(checks):

@@ -67,12 +67,10 @@ def unit_states(events: DataFrame) -> DataFrame:
     p = lambda name: F.col(f"properties.{name}")  # noqa: E731
     amount = F.col("base_amounts.amount")
     item_skus = F.transform(p("items"), lambda i: i["sku"])
-    item_categories = F.transform(p("items"), lambda i: i["category"])
     # Distinct: an order with two items of one category must not repeat a map key.
-    categories = F.array_distinct(F.filter(
-        F.when(_is("order_placed"), item_categories).otherwise(F.array(p("category"))),
-        lambda c: c.isNotNull(),
-    ))
+    order_categories = F.array_distinct(
+        F.filter(F.transform(p("items"), lambda i: i["category"]), lambda c: c.isNotNull())
+    )
     # Only what the customer said counts towards sentiment, not the bot's or an agent's lines.
     customer_sentiment = (
         _is("chat_message", "social_mention")
@@ -157,10 +155,18 @@ def unit_states(events: DataFrame) -> DataFrame:
         _when(_is(*CONTACT_TYPES), F.col("event_time")).alias("last_contact_at"),
         _when(customer_sentiment, p("sentiment")).alias("sentiment_sum"),
         _count(customer_sentiment).alias("sentiment_count"),
-        _when(
-            F.size(categories) > 0,
-            F.map_from_arrays(categories, F.array_repeat(F.col("event_time"), F.size(categories))),
+        # An order's item categories, any other event's own category. The array functions
+        # only for orders: on every event they were most of the unit state's cost.
+        F.when(
+            _is("order_placed"),
+            F.when(
+                F.size(order_categories) > 0,
+                F.map_from_entries(
+                    F.transform(order_categories, lambda c: F.struct(c, F.col("event_time")))
+                ),
+            ),
         )
+        .when(p("category").isNotNull(), F.create_map(p("category"), F.col("event_time")))
         .cast("map<string,timestamp>")
         .alias("categories"),
         _when(
@@ -218,7 +224,8 @@ def _merge_aggs(params: FoldParams) -> list[Column]:
         F.sum("event_count").alias("event_count"),
         F.min("first_seen").alias("first_seen"),
         F.max("last_seen").alias("last_seen"),
-        F.array_sort(F.array_distinct(F.flatten(F.collect_list("sources")))).alias("sources"),
+        # A set: a profile's states repeat a few source lists many times.
+        F.array_sort(F.array_distinct(F.flatten(F.collect_set("sources")))).alias("sources"),
         _map_merge("attributes", f"map<string,{ATTR}>", _LATEST).alias("attributes"),
         F.max("consent").alias("consent"),
         F.sum("orders_count").alias("orders_count"),

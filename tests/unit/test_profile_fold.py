@@ -233,6 +233,23 @@ def test_sessions_views_and_recent_categories(spark):
     assert p.recent_categories == ["games", "books", "toys"]
 
 
+def test_an_orders_categories_are_its_items_and_events_without_one_add_none(spark):
+    shoe = {"sku": "S1", "category": "shoes", "quantity": 1, "unit_price": 5.0}
+    rows = [
+        event("v1", "product_view", "2026-09-01T10:00:00", url="/p", session_id="s",
+              category="books"),
+        # Two items of one category: the category once; the order's own field is not read.
+        event("o1", "order_placed", "2026-09-02T10:00:00", order_id="A", amount=10.0,
+              category="ignored", items=[shoe, {**shoe, "sku": "S2"}]),
+        # Items without a category, a view without one: no category, and "books" keeps its
+        # time.
+        event("o2", "order_placed", "2026-09-03T10:00:00", order_id="B", amount=5.0,
+              items=[{"sku": "S3", "quantity": 1, "unit_price": 5.0}]),
+        event("v2", "page_view", "2026-09-04T10:00:00", url="/q", session_id="s"),
+    ]
+    assert _profile(spark, rows).recent_categories == ["shoes", "books"]
+
+
 def _history():
     item = {"sku": "S9", "category": "bags", "quantity": 1, "unit_price": 80.0}
     t = {"channel": "chat", "priority": "normal", "category": "returns"}

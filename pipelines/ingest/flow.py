@@ -63,7 +63,7 @@ from pipelines.ingest.normalize.tickets import normalize_tickets
 from pipelines.ingest.normalize.web import normalize_web
 from pipelines.ingest.sources import SOURCES, Source
 from pipelines.locks import WritersLock
-from pipelines.profiles.build import NO_PROFILE, build_profiles, events_with_profiles
+from pipelines.profiles.build import NO_PROFILE, build_profiles, linked_events, split_by_profile
 from pipelines.profiles.state import FoldParams
 from pipelines.profiles.store import write_profiles
 from pipelines.watermarks import changed_since, read_watermark, write_watermark
@@ -362,15 +362,19 @@ def rebuild_profiles(
     if changed is None:
         return
     events, links, inputs = changed
-    assigned, unassigned = events_with_profiles(events, links, identity)
-    unassigned = unassigned.cache()
-    report.unassigned_events = unassigned.count()
-    report.unassigned_quarantined = quarantine_unassigned(
-        spark, catalog, unassigned, run_id
-    )
-    unassigned.unpersist()
-    profiles = build_profiles(assigned, links, now, fold)
-    write_profiles(catalog, profiles, now, delete_missing=True)
+    # Kept for both sides: the unassigned count and the fold each looked every event up
+    # again (docs/performance.md, Batch ingest).
+    linked = linked_events(events, links, identity).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        assigned, unassigned = split_by_profile(linked)
+        report.unassigned_events = unassigned.count()
+        report.unassigned_quarantined = quarantine_unassigned(
+            spark, catalog, unassigned, run_id
+        )
+        profiles = build_profiles(assigned, links, now, fold)
+        write_profiles(catalog, profiles, now, delete_missing=True)
+    finally:
+        linked.unpersist()
     report.profiles = _count(spark, catalog, "profiles")
     write_watermark(spark, catalog, "profiles", inputs, now)
 

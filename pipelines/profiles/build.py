@@ -28,7 +28,7 @@ def attach_profiles(events: DataFrame, assignments: DataFrame) -> tuple[DataFram
     ``NO_PROFILE``.
     """
     joined = events.join(assignments.withColumnRenamed("record_id", "event_id"), "event_id", "left")
-    return _split_by_profile(joined)
+    return split_by_profile(joined)
 
 
 def events_with_profiles(
@@ -42,15 +42,24 @@ def events_with_profiles(
     in a record does not place it). Returns (events with profile_id, events whose
     identifiers link no profile).
     """
+    return split_by_profile(linked_events(events, links, identity))
+
+
+def linked_events(
+    events: DataFrame, links: DataFrame, identity: IdentityParams | None = None
+) -> DataFrame:
+    """The events with one more column, their current ``profile_id`` (null when their
+    identifiers link no profile): what ``events_with_profiles`` splits, for a caller that
+    keeps it for both sides."""
     from pipelines.identity.assign import with_linked_profile
 
     # One lookup per identifier type (no shuffle of the log); event_id first, profile_id
     # last, as attach_profiles' join gives them.
-    return _split_by_profile(with_linked_profile(events, links, identity).select(
-        "event_id", *[c for c in events.columns if c != "event_id"], "profile_id"))
+    return with_linked_profile(events, links, identity).select(
+        "event_id", *[c for c in events.columns if c != "event_id"], "profile_id")
 
 
-def _split_by_profile(joined: DataFrame) -> tuple[DataFrame, DataFrame]:
+def split_by_profile(joined: DataFrame) -> tuple[DataFrame, DataFrame]:
     """(rows with a ``profile_id``, the others without the column)."""
     return joined.where(F.col("profile_id").isNotNull()), joined.where(
         F.col("profile_id").isNull()

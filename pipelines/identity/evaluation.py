@@ -228,15 +228,11 @@ def score_events(
     ``probable`` (the probable links to judge, e.g. the served ones), ``probable_scores``'
     figures are added. ``max_anonymous_ids_per_device`` is the K the resolution ran with.
     """
-    from pipelines.profiles.build import events_with_profiles
+    from pipelines.profiles.build import linked_events
 
-    assigned, unassigned = events_with_profiles(events, links)
     record_id = F.concat_ws("/", _truth_source(), F.split("origin", "#")[1])
-    predicted = assigned.select(record_id.alias("record_id"), "profile_id").unionByName(
-        unassigned.select(
-            record_id.alias("record_id"), F.lit(None).cast("string").alias("profile_id")
-        )
-    )
+    # One lookup per event; profile_id is null where no profile claims the event.
+    predicted = linked_events(events, links).select(record_id.alias("record_id"), "profile_id")
     truth = record_truth.where("person_id IS NOT NULL").select(
         F.concat_ws("/", "source", "record_key").alias("record_id"), "person_id"
     )

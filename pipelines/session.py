@@ -1,11 +1,11 @@
 """The one place a SparkSession is built.
 
 Locally the factory sets master, the Delta and Kafka connectors (resolved from Maven Central
-into a stable Ivy cache once, then loaded from the files that resolution listed) and settings
-sized for a small machine; the JVM's own output goes to ``paths.logs``/spark.log. Under
-``spark-submit`` the submitter owns master, packages, resources and logs, so the factory
-leaves them alone and only adds what the code relies on (Delta extension and catalog, UTC,
-shuffle sizing).
+into a stable Ivy cache once, then put on the JVM's class path from the files that resolution
+listed) and settings sized for a small machine; the JVM's own output goes to
+``paths.logs``/spark.log. Under ``spark-submit`` the submitter owns master, packages,
+resources and logs, so the factory leaves them alone and only adds what the code relies on
+(Delta extension and catalog, UTC, shuffle sizing).
 """
 
 from __future__ import annotations
@@ -54,9 +54,7 @@ def get_spark(conf: Conf, app_name: str) -> SparkSession:
             conf.get("spark.driver_java_options") or ""
         )
         builder = builder.master(str(conf.get("spark.master")))
-        if resolved:
-            builder = builder.config("spark.jars", ",".join(resolved))
-        else:
+        if not resolved:
             builder = builder.config("spark.jars.packages", ",".join(packages)).config(
                 "spark.jars.ivy", ivy_dir
             )
@@ -68,7 +66,7 @@ def get_spark(conf: Conf, app_name: str) -> SparkSession:
     for key, value in conf.get("spark.settings").items():
         builder = builder.config(key, str(value))
     if launches:
-        with jvm_output_to(jvm_log(conf)):
+        with jvm_output_to(jvm_log(conf)), class_path_appended(resolved or []):
             spark = builder.getOrCreate()
     else:
         spark = builder.getOrCreate()  # the JVM runs already: its output goes where it went
@@ -100,8 +98,12 @@ def resolved_jars(ivy_dir: str, packages: list[str]) -> list[str] | None:
 
 
 def _on_disk(jar: str) -> bool:
+    return Path(_local_path(jar)).is_file()
+
+
+def _local_path(jar: str) -> str:
     url = urlparse(jar)
-    return Path(url.path if url.scheme == "file" else jar).is_file()
+    return url.path if url.scheme == "file" else jar
 
 
 def remember_jars(ivy_dir: str, packages: list[str], jars: str) -> None:
@@ -114,6 +116,33 @@ def remember_jars(ivy_dir: str, packages: list[str], jars: str) -> None:
     tmp = listing.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text("\n".join(files) + "\n")
     tmp.replace(listing)  # atomic: a concurrent start reads the old listing or the new one
+
+
+DIST_CLASSPATH = "SPARK_DIST_CLASSPATH"
+
+
+@contextmanager
+def class_path_appended(jars: list[str]) -> Iterator[None]:
+    """Put ``jars`` at the end of the class path of a local JVM launched in this block.
+
+    Given as ``spark.jars`` instead, every start copies them (97 MB with the connectors'
+    transitive dependencies) into a fresh ``spark-*`` folder under the temp directory, which
+    only a clean JVM exit removes: each killed job left its copy behind. Spark's launcher
+    appends ``SPARK_DIST_CLASSPATH`` after Spark's own jars, so a class both provide still
+    comes from Spark's, as with ``spark.jars``."""
+    if not jars:
+        yield
+        return
+    before = os.environ.get(DIST_CLASSPATH)
+    files = [_local_path(j) for j in jars]
+    os.environ[DIST_CLASSPATH] = os.pathsep.join([before, *files] if before else files)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(DIST_CLASSPATH, None)
+        else:
+            os.environ[DIST_CLASSPATH] = before
 
 
 def jvm_log(conf: Conf) -> Path:

@@ -14,7 +14,6 @@ spark-cluster stop`` stops it); its web UI is at
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -82,18 +81,11 @@ def run_local(conf: Conf, job: str, args: list[str]) -> float:
     comparison share one JVM instead of starting one per job."""
     import importlib
 
-    from pipelines.config import ROOT_ENV
+    from pipelines.config import ROOT_ENV, environ_set
 
     started = time.perf_counter()
-    before = os.environ.get(ROOT_ENV)
-    os.environ[ROOT_ENV] = conf.path("paths.root")
-    try:
+    with environ_set(ROOT_ENV, conf.path("paths.root")):
         importlib.import_module(f"jobs.{job}").main(["--env", conf.env, *args])
-    finally:
-        if before is None:
-            os.environ.pop(ROOT_ENV, None)
-        else:
-            os.environ[ROOT_ENV] = before
     return time.perf_counter() - started
 
 

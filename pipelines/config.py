@@ -16,6 +16,7 @@ import copy
 import os
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,21 @@ def relocated(conf: Conf, root: str) -> Conf:
 # A lakehouse somewhere else than the environment's ``paths.root``: the notebooks read it, so a
 # test (or anyone) can point them at a scratch lakehouse without editing them.
 ROOT_ENV = "PROFILAKE_ROOT"
+
+
+@contextmanager
+def environ_set(name: str, value: str) -> Iterator[None]:
+    """``name`` = ``value`` in this process's environment for the block, then as it was
+    (unset again if it was unset)."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def with_root_override(conf: Conf) -> Conf:

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
-from pipelines.config import Conf, resolve_location
+from pipelines.config import Conf, environ_set, resolve_location
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
@@ -135,14 +135,8 @@ def class_path_appended(jars: list[str]) -> Iterator[None]:
         return
     before = os.environ.get(DIST_CLASSPATH)
     files = [_local_path(j) for j in jars]
-    os.environ[DIST_CLASSPATH] = os.pathsep.join([before, *files] if before else files)
-    try:
+    with environ_set(DIST_CLASSPATH, os.pathsep.join([before, *files] if before else files)):
         yield
-    finally:
-        if before is None:
-            os.environ.pop(DIST_CLASSPATH, None)
-        else:
-            os.environ[DIST_CLASSPATH] = before
 
 
 def jvm_log(conf: Conf) -> Path:

@@ -167,6 +167,10 @@ def record_node_sets(nodes: DataFrame) -> DataFrame:
     strong = ~F.col("weak")
     return (
         nodes.where(F.col("node").isNotNull())
+        # Shuffled by record first: a record's few rows arrive from different identifiers, so
+        # a partial aggregation before the shuffle merges nothing and only makes Spark
+        # serialize a set per row (docs/performance.md, "A record's nodes collected once").
+        .repartition("record_id")
         .groupBy("record_id")
         .agg(F.array_sort(F.collect_set("node")).alias("all_nodes"),
              F.array_sort(F.collect_set(F.when(strong, F.col("node")))).alias("strong_nodes"))

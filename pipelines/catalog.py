@@ -20,6 +20,8 @@ class TableSpec:
     name: str
     path: str
     partition_by: tuple[str, ...] = ()
+    # (column, SQL expression): Delta generated columns, computed by Delta on every write.
+    generated: tuple[tuple[str, str], ...] = ()
     suite: str | None = None
     gated: bool = True
     expectations_dir: Path = Path(__file__).resolve().parents[1] / EXPECTATIONS
@@ -57,6 +59,7 @@ class Catalog:
             name=name,
             path=location,
             partition_by=tuple(entry.get("partition_by", []) or []),
+            generated=tuple((k, str(v)) for k, v in entry.get("generated", {}).items()),
             suite=entry.get("suite", None),
             gated=bool(entry.get("gated", True)),
             expectations_dir=self._conf.project_dir / EXPECTATIONS,

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from pipelines.catalog import TableSpec
 
@@ -88,19 +89,34 @@ def _snapshot(spark: SparkSession, path: str):
 
 
 def ensure_table(df: DataFrame, spec: TableSpec) -> None:
-    """Create the table empty with ``df``'s schema if it does not exist.
+    """Create the table empty with ``df``'s schema if it does not exist, with the spec's
+    partitioning and generated columns.
 
     Called outside any txn context: creating the table must not use up the batch's txn
     version, or the MERGE that follows would be skipped as already committed.
     """
     from delta.tables import DeltaTable
 
-    if DeltaTable.isDeltaTable(df.sparkSession, spec.path):
+    spark = df.sparkSession
+    if DeltaTable.isDeltaTable(spark, spec.path):
         return
-    writer = df.limit(0).write.format("delta").mode("append")
+    if not spec.generated:
+        writer = df.limit(0).write.format("delta").mode("append")
+        if spec.partition_by:
+            writer = writer.partitionBy(*spec.partition_by)
+        writer.save(spec.path)
+        return
+    generated = dict(spec.generated)
+    builder = DeltaTable.createIfNotExists(spark).location(spec.path)
+    for f in df.schema.fields:
+        if f.name not in generated:
+            builder = builder.addColumn(f.name, f.dataType, nullable=f.nullable)
+    for name, expression in spec.generated:
+        kind = df.select(F.expr(expression)).schema.fields[0].dataType
+        builder = builder.addColumn(name, kind, generatedAlwaysAs=expression)
     if spec.partition_by:
-        writer = writer.partitionBy(*spec.partition_by)
-    writer.save(spec.path)
+        builder = builder.partitionedBy(*spec.partition_by)
+    builder.execute()
 
 
 MergeClauses = Callable[["object"], "object"]  # DeltaMergeBuilder -> DeltaMergeBuilder
@@ -116,11 +132,20 @@ def write_delta(
     replace_where: str | None = None,
 ) -> None:
     """Append, overwrite (optionally ``replace_where``) or MERGE ``df`` into the table."""
+    from delta.tables import DeltaTable
+
     spark = df.sparkSession
     if mode in {"append", "overwrite"}:
         writer = df.write.format("delta").mode(mode)
-        if spec.partition_by:
-            writer = writer.partitionBy(*spec.partition_by)
+        # An existing table keeps the layout it was created with (a lake whose events are
+        # still partitioned by day, from before the catalog said months).
+        if (spec.partition_by or spec.generated) and not DeltaTable.isDeltaTable(
+            spark, spec.path
+        ):
+            if spec.generated:
+                ensure_table(df, spec)
+            elif spec.partition_by:
+                writer = writer.partitionBy(*spec.partition_by)
         if replace_where:
             writer = writer.option("replaceWhere", replace_where)
         writer.save(spec.path)
@@ -129,10 +154,15 @@ def write_delta(
         raise ValueError(f"unknown write mode '{mode}' (append, overwrite, merge)")
     if not merge_on:
         raise ValueError(f"merge into '{spec.name}' needs merge_on key columns")
-    from delta.tables import DeltaTable
-
     condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in merge_on)
-    builder = DeltaTable.forPath(spark, spec.path).alias("t").merge(df.alias("s"), condition)
+    target = DeltaTable.forPath(spark, spec.path)
+    # A MERGE's insert names every target column, generated ones too (Delta does not fill
+    # them in as it does for an append): the source brings them, by the same expression.
+    have = set(target.toDF().columns)
+    for name, expression in spec.generated:
+        if name in have and name not in df.columns:
+            df = df.withColumn(name, F.expr(expression))
+    builder = target.alias("t").merge(df.alias("s"), condition)
     if merge_clauses is None:
         builder = builder.whenMatchedUpdateAll().whenNotMatchedInsertAll()
     else:

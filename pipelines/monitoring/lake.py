@@ -25,7 +25,7 @@ def profile_figures(profiles: DataFrame, now: datetime, stale_days: int) -> dict
 
 
 def daily_source_counts(events: DataFrame, first: date, last: date) -> dict[tuple[str, date], int]:
-    """Events per (source, event_date) for event dates in [first, last] (partition pruned)."""
+    """Events per (source, event_date) for event dates in [first, last] (files skipped by date)."""
     rows = (
         events.where(F.col("event_date").between(F.lit(first), F.lit(last)))
         .groupBy("source", "event_date").count().collect()

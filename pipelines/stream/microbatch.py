@@ -7,7 +7,7 @@ derived from it for shared sinks, so a replayed batch skips what already committ
 1. parse + validate; invalid records → ``quarantine`` (raw value, topic/partition/offset,
    reason);
 2. dedupe: one row per event_id in the batch, minus event_ids already in ``events`` (only the
-   event_date partitions the batch touches are read);
+   log's files whose event_date range holds one of the batch's dates are read);
 3. identity: resolve the new events' identifiers against the links they reach; write merges,
    then links;
 4. profiles: stored state of every touched profile (merged-away ones re-keyed to their
@@ -369,15 +369,16 @@ def _committed(spark: SparkSession, path: str, query: str, batch_id: int) -> boo
 
 
 def flag_logged(spark: SparkSession, events_path: str, deduped: DataFrame) -> DataFrame:
-    """``deduped`` + ``_in_log``: is its event_id already in the event log? Only the
-    event_date partitions present in the batch are read."""
+    """``deduped`` + ``_in_log``: is its event_id already in the event log? Only the log's
+    files whose event_date range holds one of the batch's dates are read (Delta skips the rest
+    by their statistics, within the month partitions or day partitions of an older log)."""
     log = read_if_exists(spark, events_path)
     if log is None:
         return deduped.withColumn("_in_log", F.lit(False))
     dates = [r[0] for r in deduped.select("event_date").distinct().collect()]
     if not dates:
         return deduped.withColumn("_in_log", F.lit(False))
-    # The log side is today's whole partition and grows all day; the batch is small. The
+    # The log side is this month's files holding today and grows all day; the batch is small. The
     # batch's ids are broadcast into the log's scan, so only the few logged ones are shuffled:
     # a batch's cost stays flat through the day (docs/performance.md, "What grew with the log").
     ids = deduped.select("event_id")

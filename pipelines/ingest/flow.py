@@ -333,7 +333,9 @@ def quarantine_unassigned(
     is new here and is added.
     """
     before = _read(spark, catalog, "quarantine")
-    rows = unassigned
+    # The payload is the event as the stream quarantines it, without the log's generated
+    # storage columns (the month it is partitioned by).
+    rows = unassigned.drop(*(name for name, _ in catalog.table("events").generated))
     if before is not None:
         seen = before.where(
             (F.col("table_name") == "profiles") & (F.col("reason") == NO_PROFILE)

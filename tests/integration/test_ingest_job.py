@@ -3,6 +3,7 @@ and, on generated data, identity quality and the quarantine against the generato
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -18,6 +19,7 @@ from pipelines.config import Conf, overridden, relocated
 from pipelines.ingest.flow import IngestReport, land_to_bronze, rules_from_conf, run_ingest
 from pipelines.ingest.normalize.orders import normalize_orders
 from pipelines.ingest.sources import SOURCES
+from pipelines.schemas.canonical import EVENT_LOG
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 FILES = {
@@ -343,6 +345,10 @@ def test_generated_invalid_rows_are_quarantined_and_valid_ones_land(spark, gener
     no_profile = quarantine.where(f"table_name = 'profiles' AND reason = '{NO_PROFILE}'")
     assert report.unassigned_events == unassigned.count() > 0  # guest test orders, deny-listed
     assert report.unassigned_quarantined == no_profile.count() == report.unassigned_events
+    # The payload is the canonical event, as the stream's is: no storage column (the log's
+    # month partition) added to it. (JSON leaves null fields out.)
+    payload = json.loads(no_profile.first()["payload"])
+    assert {"event_id", "event_date"} <= set(payload) <= set(EVENT_LOG.fieldNames())
     # A later rebuild sees the same events without a profile: none is quarantined again.
     assert quarantine_unassigned(spark, Catalog(conf), unassigned, "rerun") == 0
 

@@ -158,10 +158,12 @@ def write_delta(
     target = DeltaTable.forPath(spark, spec.path)
     # A MERGE's insert names every target column, generated ones too (Delta does not fill
     # them in as it does for an append): the source brings them, by the same expression.
-    have = set(target.toDF().columns)
-    for name, expression in spec.generated:
-        if name in have and name not in df.columns:
-            df = df.withColumn(name, F.expr(expression))
+    # Only tables that declare some read the target's schema (the stream MERGEs four others).
+    if spec.generated:
+        have = set(target.toDF().columns)
+        for name, expression in spec.generated:
+            if name in have and name not in df.columns:
+                df = df.withColumn(name, F.expr(expression))
     builder = target.alias("t").merge(df.alias("s"), condition)
     if merge_clauses is None:
         builder = builder.whenMatchedUpdateAll().whenNotMatchedInsertAll()

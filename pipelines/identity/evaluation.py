@@ -19,10 +19,12 @@ recall with them, against the linkable groups and the persons.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
+import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from pipelines.identity.components import connected_components
 from pipelines.identity.quality import pairwise_precision_recall
 from pipelines.schemas.events import IDENTIFIER_TYPES
 
@@ -55,7 +57,13 @@ def weak_devices(records: DataFrame, max_anonymous_ids_per_device: int) -> DataF
 
 def linkable_truth(records: DataFrame, identifier_truth: DataFrame,
                    also_unusable: DataFrame | None = None) -> DataFrame:
-    """``(record_id, person_id)`` where person_id is narrowed to the linkable group.
+    """``(record_id, person_id)`` where person_id is narrowed to the linkable group: records
+    of one person are in one group when a chain of shared usable identifiers joins them.
+
+    Groups never span two persons (an identifier joins only records of the same truth person),
+    so each person's records are grouped on their own (``_group_person_rows``) after one
+    shuffle by person, rather than by connected components over the whole graph, whose rounds
+    cost as much as resolution itself at scale.
 
     Args:
         records: record_id, person_id (truth), identifiers (normalized, as ingested).
@@ -66,17 +74,65 @@ def linkable_truth(records: DataFrame, identifier_truth: DataFrame,
     if also_unusable is not None:
         unusable = unusable.unionByName(also_unusable)
     rows = _identifier_rows(records).join(unusable, ["id_type", "id_value"], "left_anti")
-    edges = rows.select(
-        F.concat(F.lit("r:"), "record_id").alias("src"),
-        F.concat_ws("|", F.lit("i"), "person_id", "id_type", "id_value").alias("dst"),
+    keyed = rows.select(
+        "person_id", "record_id",
+        F.concat_ws("\u0000", "id_type", "id_value").alias("identifier"),
     )
-    labels = connected_components(edges).labels
-    record_nodes = records.select(
-        "record_id", "person_id", F.concat(F.lit("r:"), "record_id").alias("node")
+    groups = keyed.repartition("person_id").sortWithinPartitions("person_id").mapInPandas(
+        _group_person_rows, "record_id string, group_id string"
     )
-    return record_nodes.join(labels, "node", "left").select(
-        "record_id", F.coalesce("component", "node").alias("person_id")
+    # A record with no usable identifier is a group of its own.
+    return records.select("record_id", "person_id").join(groups, "record_id", "left").select(
+        "record_id",
+        F.coalesce("group_id", F.concat(F.lit("\u0000alone:"), "record_id")).alias("person_id"),
     )
+
+
+def group_records(person_id: str, rows: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """``record_id → group id`` for one person's ``(record_id, identifier)`` rows: records
+    sharing an identifier are in one group, transitively (union-find). The group id is the
+    person id and the group's smallest record id."""
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    first_with: dict[str, str] = {}
+    for record_id, identifier in rows:
+        parent.setdefault(record_id, record_id)
+        other = first_with.setdefault(identifier, record_id)
+        a, b = root(record_id), root(other)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    return {r: f"{person_id}\u0000{root(r)}" for r in parent}
+
+
+def _group_person_rows(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """``group_records`` over rows sorted by person; a person's rows may span batches."""
+    person: str | None = None
+    pending: list[tuple[str, str]] = []
+
+    def flush() -> pd.DataFrame:
+        groups = group_records(person, pending) if pending else {}
+        return pd.DataFrame({"record_id": list(groups), "group_id": list(groups.values())},
+                            dtype=object)
+
+    for pdf in batches:
+        out = []
+        columns = (pdf["person_id"].tolist(), pdf["record_id"].tolist(), pdf["identifier"].tolist())
+        for p, r, i in zip(*columns, strict=True):
+            if p != person:
+                if pending:
+                    out.append(flush())
+                person, pending = p, []
+            pending.append((r, i))
+        if out:
+            yield pd.concat(out, ignore_index=True)
+    if pending:
+        yield flush()
 
 
 def normalization_match(records: DataFrame, identifier_truth: DataFrame) -> float:

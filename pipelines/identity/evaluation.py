@@ -26,6 +26,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.identity.quality import pairwise_precision_recall
+from pipelines.identity.union_find import UnionFind
 from pipelines.schemas.events import IDENTIFIER_TYPES
 
 
@@ -90,49 +91,38 @@ def linkable_truth(records: DataFrame, identifier_truth: DataFrame,
 
 def group_records(person_id: str, rows: Iterable[tuple[str, str]]) -> dict[str, str]:
     """``record_id → group id`` for one person's ``(record_id, identifier)`` rows: records
-    sharing an identifier are in one group, transitively (union-find). The group id is the
-    person id and the group's smallest record id."""
-    parent: dict[str, str] = {}
-
-    def root(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    sharing an identifier are in one group, transitively. The group id is the person id and
+    the group's smallest record id."""
+    groups = UnionFind()
     first_with: dict[str, str] = {}
     for record_id, identifier in rows:
-        parent.setdefault(record_id, record_id)
-        other = first_with.setdefault(identifier, record_id)
-        a, b = root(record_id), root(other)
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-    return {r: f"{person_id}\u0000{root(r)}" for r in parent}
+        groups.union(record_id, first_with.setdefault(identifier, record_id))
+    return {r: f"{person_id}\u0000{groups.find(r)}" for r in list(groups.parent)}
 
 
 def _group_person_rows(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """``group_records`` over rows sorted by person; a person's rows may span batches."""
-    person: str | None = None
-    pending: list[tuple[str, str]] = []
 
-    def flush() -> pd.DataFrame:
-        groups = group_records(person, pending) if pending else {}
+    def grouped(person_id: str, rows: list[tuple[str, str]]) -> pd.DataFrame:
+        groups = group_records(person_id, rows)
         return pd.DataFrame({"record_id": list(groups), "group_id": list(groups.values())},
                             dtype=object)
 
+    person: str | None = None
+    pending: list[tuple[str, str]] = []
     for pdf in batches:
         out = []
         columns = (pdf["person_id"].tolist(), pdf["record_id"].tolist(), pdf["identifier"].tolist())
         for p, r, i in zip(*columns, strict=True):
             if p != person:
                 if pending:
-                    out.append(flush())
+                    out.append(grouped(person, pending))
                 person, pending = p, []
             pending.append((r, i))
         if out:
             yield pd.concat(out, ignore_index=True)
     if pending:
-        yield flush()
+        yield grouped(person, pending)
 
 
 def normalization_match(records: DataFrame, identifier_truth: DataFrame) -> float:

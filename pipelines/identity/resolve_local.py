@@ -26,6 +26,7 @@ from typing import Any
 from pipelines.identity.graph import DEVICE_TYPES, PROFILE_NODE_PREFIX
 from pipelines.identity.params import IdentityParams
 from pipelines.identity.resolve import LINK_CONTENT
+from pipelines.identity.union_find import UnionFind
 from pipelines.schemas.events import IDENTIFIER_TYPES
 
 Link = dict[str, Any]
@@ -152,25 +153,6 @@ def _summary(rows: Sequence[_Row], existing: Mapping[tuple[str, str], Link],
     return summary
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, x: str) -> str:
-        self.parent.setdefault(x, x)
-        root = x
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[x] != root:
-            self.parent[x], x = root, self.parent[x]
-        return root
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-
 def _survivor_key(created_at: int | None, profile_id: str) -> tuple:
     # Spark orders a null struct field first.
     return (created_at is not None, created_at or 0, profile_id)
@@ -198,7 +180,7 @@ def resolve(observations: Sequence[Observation], existing_links: Iterable[Link],
     for r, node, weak in nodes:
         if node is not None:
             by_record[r.record_id].append((node, weak))
-    uf = _UnionFind()
+    uf = UnionFind()
     vertices: set[str] = set()
     for carried in by_record.values():
         strong = sorted({node for node, weak in carried if not weak})

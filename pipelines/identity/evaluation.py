@@ -2,12 +2,12 @@
 
 Raw recall counts every pair of records of one person, including pairs no resolver could
 join: a web session that never logged in, a ticket sent from a work address that appears
-nowhere else. ``linkable_truth`` splits each person into the groups of records the data
+nowhere else. ``linkable_groups`` splits each person into the groups of records the data
 actually connects — records sharing an identifier that the truth marks neither shared nor
 deny-listed — so recall against it measures the resolver, not the data. Precision is always
 judged against the persons themselves: merging two people is wrong whatever the data says.
 ``normalization_match`` checks the identifiers themselves: the share of normalized values in
-the event log that the truth knows, so a normalizer bug cannot hide in linkable_truth.
+the event log that the truth knows, so a normalizer bug cannot hide in the linkable groups.
 
 Two tiers (docs/identity.md, "Probable links"): strong links are judged against the groups
 *strong* rules may join — linkable groups without the devices someone logged in on or that
@@ -56,36 +56,45 @@ def weak_devices(records: DataFrame, max_anonymous_ids_per_device: int) -> DataF
         F.lit("device_id").alias("id_type"), "id_value")
 
 
-def linkable_truth(records: DataFrame, identifier_truth: DataFrame,
-                   also_unusable: DataFrame | None = None) -> DataFrame:
-    """``(record_id, person_id)`` where person_id is narrowed to the linkable group: records
-    of one person are in one group when a chain of shared usable identifiers joins them.
+def linkable_groups(records: DataFrame, identifier_truth: DataFrame,
+                    weak: DataFrame | None = None) -> DataFrame:
+    """``(record_id, linkable, strongly_linkable)``: the record's linkable group — records of
+    one person joined by a chain of shared usable identifiers — and its strongly linkable
+    group, the same without the ``weak`` identifiers (e.g. ``weak_devices``). A usable
+    identifier is one the truth marks neither shared nor deny-listed.
 
     Groups never span two persons (an identifier joins only records of the same truth person),
     so each person's records are grouped on their own (``_group_person_rows``) after one
-    shuffle by person, rather than by connected components over the whole graph, whose rounds
-    cost as much as resolution itself at scale.
+    shuffle by person — both groupings in the same pass — rather than by connected components
+    over the whole graph, whose rounds cost as much as resolution itself at scale. A group id
+    names the person and the group's smallest record; a record no usable identifier joins to
+    anything is a group of its own.
 
     Args:
         records: record_id, person_id (truth), identifiers (normalized, as ingested).
         identifier_truth: id_type, id_value, shared, deny_listed (the generator's truth).
-        also_unusable: (id_type, id_value) that join nothing either (e.g. ``weak_devices``).
+        weak: (id_type, id_value), distinct, that join nothing in the strongly linkable groups.
     """
     unusable = identifier_truth.where("shared OR deny_listed").select("id_type", "id_value")
-    if also_unusable is not None:
-        unusable = unusable.unionByName(also_unusable)
     rows = _identifier_rows(records).join(unusable, ["id_type", "id_value"], "left_anti")
+    if weak is None:
+        rows = rows.withColumn("weak", F.lit(False))
+    else:
+        flagged = weak.select("id_type", "id_value", F.lit(True).alias("weak"))
+        rows = rows.join(flagged, ["id_type", "id_value"], "left").withColumn(
+            "weak", F.coalesce("weak", F.lit(False)))
     keyed = rows.select(
         "person_id", "record_id",
-        F.concat_ws("\u0000", "id_type", "id_value").alias("identifier"),
+        F.concat_ws("\u0000", "id_type", "id_value").alias("identifier"), "weak",
     )
     groups = keyed.repartition("person_id").sortWithinPartitions("person_id").mapInPandas(
-        _group_person_rows, "record_id string, group_id string"
+        _group_person_rows, "record_id string, linkable string, strongly_linkable string"
     )
-    # A record with no usable identifier is a group of its own.
-    return records.select("record_id", "person_id").join(groups, "record_id", "left").select(
+    alone = F.concat(F.lit("\u0000alone:"), "record_id")
+    return records.select("record_id").join(groups, "record_id", "left").select(
         "record_id",
-        F.coalesce("group_id", F.concat(F.lit("\u0000alone:"), "record_id")).alias("person_id"),
+        F.coalesce("linkable", alone).alias("linkable"),
+        F.coalesce("strongly_linkable", alone).alias("strongly_linkable"),
     )
 
 
@@ -101,28 +110,38 @@ def group_records(person_id: str, rows: Iterable[tuple[str, str]]) -> dict[str, 
 
 
 def _group_person_rows(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    """``group_records`` over rows sorted by person; a person's rows may span batches."""
+    """Both groupings of ``linkable_groups`` over rows sorted by person; a person's rows may
+    span batches. A record whose every identifier is weak has no strongly linkable group here
+    (None: a group of its own)."""
 
-    def grouped(person_id: str, rows: list[tuple[str, str]]) -> pd.DataFrame:
-        groups = group_records(person_id, rows)
-        return pd.DataFrame({"record_id": list(groups), "group_id": list(groups.values())},
+    def grouped(person_id: str, rows: list[tuple[str, str, bool]]) -> pd.DataFrame:
+        linkable = group_records(person_id, [(r, i) for r, i, _ in rows])
+        strong = group_records(person_id, [(r, i) for r, i, weak in rows if not weak])
+        return pd.DataFrame({"record_id": list(linkable), "linkable": list(linkable.values()),
+                             "strongly_linkable": [strong.get(r) for r in linkable]},
                             dtype=object)
 
     person: str | None = None
-    pending: list[tuple[str, str]] = []
+    pending: list[tuple[str, str, bool]] = []
     for pdf in batches:
         out = []
-        columns = (pdf["person_id"].tolist(), pdf["record_id"].tolist(), pdf["identifier"].tolist())
-        for p, r, i in zip(*columns, strict=True):
+        columns = (pdf["person_id"].tolist(), pdf["record_id"].tolist(),
+                   pdf["identifier"].tolist(), pdf["weak"].tolist())
+        for p, r, i, w in zip(*columns, strict=True):
             if p != person:
                 if pending:
                     out.append(grouped(person, pending))
                 person, pending = p, []
-            pending.append((r, i))
+            pending.append((r, i, w))
         if out:
             yield pd.concat(out, ignore_index=True)
     if pending:
         yield grouped(person, pending)
+
+
+def _as_truth(groups: DataFrame, column: str) -> DataFrame:
+    """One grouping of ``linkable_groups`` as the truth ``pairwise_precision_recall`` reads."""
+    return groups.select("record_id", F.col(column).alias("person_id"))
 
 
 def normalization_match(records: DataFrame, identifier_truth: DataFrame) -> float:
@@ -138,20 +157,19 @@ def normalization_match(records: DataFrame, identifier_truth: DataFrame) -> floa
 
 
 def evaluate(predicted: DataFrame, records: DataFrame, identifier_truth: DataFrame,
-             max_anonymous_ids_per_device: int) -> dict:
-    """Precision vs persons, recall vs persons and vs linkable groups, normalization match.
+             groups: DataFrame) -> dict:
+    """Precision vs persons, recall vs persons, vs linkable and vs strongly linkable groups,
+    normalization match.
 
     Args:
         predicted: record_id, profile_id (null: no profile — a singleton).
         records: record_id, person_id, identifiers.
-        max_anonymous_ids_per_device: the device rule's K the resolution ran with.
+        groups: ``linkable_groups`` of ``records``, the device rule's weak devices as ``weak``.
     """
     truth = records.select("record_id", "person_id")
     raw = pairwise_precision_recall(predicted, truth)
-    linkable = pairwise_precision_recall(predicted, linkable_truth(records, identifier_truth))
-    strongly = pairwise_precision_recall(
-        predicted, linkable_truth(records, identifier_truth,
-                                  weak_devices(records, max_anonymous_ids_per_device)))
+    linkable = pairwise_precision_recall(predicted, _as_truth(groups, "linkable"))
+    strongly = pairwise_precision_recall(predicted, _as_truth(groups, "strongly_linkable"))
     return {
         "precision": raw["precision"],
         # Rounding hides a miss at scale (one wrong pair in 10^6 is 0.99999 or "1.0").
@@ -206,7 +224,7 @@ def added_pair_precision(strong: DataFrame, extended: DataFrame, truth: DataFram
 
 
 def probable_scores(predicted: DataFrame, records: DataFrame, identifier_truth: DataFrame,
-                    probable: DataFrame) -> dict:
+                    probable: DataFrame, groups: DataFrame | None = None) -> dict:
     """The probable tier against the truth, pairwise and link by link.
 
     Args:
@@ -215,6 +233,7 @@ def probable_scores(predicted: DataFrame, records: DataFrame, identifier_truth: 
         identifier_truth: the generator's identifier truth.
         probable: the links to judge (anonymous_id, profile_id, customer_id, device_id), e.g.
             those at or above the serving threshold.
+        groups: ``linkable_groups`` of ``records`` when already computed.
     Returns:
         probable_precision (of the record pairs the links add), recall_with_probable (against
         the linkable groups), recall_with_probable_raw (against the persons), and per link:
@@ -225,7 +244,9 @@ def probable_scores(predicted: DataFrame, records: DataFrame, identifier_truth: 
     truth = records.select("record_id", "person_id")
     extended = with_probable(predicted, records, probable).cache()
     added = added_pair_precision(predicted, extended, truth)
-    linkable = pairwise_precision_recall(extended, linkable_truth(records, identifier_truth))
+    if groups is None:
+        groups = linkable_groups(records, identifier_truth)
+    linkable = pairwise_precision_recall(extended, _as_truth(groups, "linkable"))
     raw = pairwise_precision_recall(extended, truth)
     owners = identifier_truth.where(~F.col("shared")).select("id_type", "id_value", "person_id")
     anon_owner = owners.where(F.col("id_type") == "anonymous_id").select(
@@ -285,7 +306,11 @@ def score_events(
     records = events.select(record_id.alias("record_id"), "identifiers").join(
         truth, "record_id").cache()
     predicted = predicted.cache()
-    scores = evaluate(predicted, records, identifier_truth, max_anonymous_ids_per_device)
+    # Both groupings in one pass, kept for the three recalls that read them.
+    groups = linkable_groups(records, identifier_truth,
+                             weak_devices(records, max_anonymous_ids_per_device)).cache()
+    scores = evaluate(predicted, records, identifier_truth, groups)
     if probable is not None:
-        scores |= probable_scores(predicted, records, identifier_truth, probable)
+        scores |= probable_scores(predicted, records, identifier_truth, probable, groups)
+    groups.unpersist()
     return scores

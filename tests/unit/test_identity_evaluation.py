@@ -1,7 +1,8 @@
 """The linkable groups the identity scores judge recall against (pipelines/identity/evaluation.py):
-records of one person joined by chains of usable identifiers. Checked by hand and against the
-connected components of the record–identifier graph (pipelines/identity/components.py), the
-definition the groups had before they were computed person by person."""
+records of one person joined by chains of usable identifiers, and the strongly linkable ones,
+the same without weak identifiers. Checked by hand and against the connected components of the
+record–identifier graph (pipelines/identity/components.py), the definition the groups had
+before they were computed person by person."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import random
 from pyspark.sql import functions as F
 
 from pipelines.identity.components import connected_components
-from pipelines.identity.evaluation import group_records, linkable_truth
+from pipelines.identity.evaluation import group_records, linkable_groups
 from pipelines.schemas.events import IDENTIFIER_TYPES
 
 RECORDS = (
@@ -18,6 +19,7 @@ RECORDS = (
     + ", ".join(f"{t}: string" for t in IDENTIFIER_TYPES) + ">"
 )
 TRUTH = "id_type string, id_value string, shared boolean, deny_listed boolean"
+WEAK = "id_type string, id_value string"
 
 
 def _record(record_id: str, person: str, **ids: str) -> tuple:
@@ -29,6 +31,13 @@ def _partition(rows) -> set[frozenset[str]]:
     for record_id, group in rows:
         groups.setdefault(group, set()).add(record_id)
     return {frozenset(g) for g in groups.values()}
+
+
+def _partitions(groups) -> tuple[set[frozenset[str]], set[frozenset[str]]]:
+    """(linkable, strongly linkable) partitions of ``linkable_groups``' rows."""
+    rows = groups.collect()
+    return (_partition((r.record_id, r.linkable) for r in rows),
+            _partition((r.record_id, r.strongly_linkable) for r in rows))
 
 
 def test_group_records_joins_records_through_shared_identifiers_transitively():
@@ -51,6 +60,10 @@ def test_linkable_groups_by_hand(spark):
         _record("ann/6", "ann", email="help@x.com"),  # deny-listed: joins nothing
         _record("ann/7", "ann", email="help@x.com"),
         _record("ann/8", "ann"),  # no identifier at all
+        # A device Ann logged in on (weak): it joins ann/9 and ann/10 only in the linkable
+        # groups; ann/10 also carries her phone, so its strong group is ann/1's.
+        _record("ann/9", "ann", device_id="ann-phone"),
+        _record("ann/10", "ann", device_id="ann-phone", phone="+1555"),
         # Bob's record carries Ann's address (a typo in a form): the truth's persons are
         # never joined, whatever they share.
         _record("bob/1", "bob", email="a@x.com"),
@@ -59,20 +72,38 @@ def test_linkable_groups_by_hand(spark):
     truth = spark.createDataFrame([
         ("device_id", "family-tablet", True, False), ("email", "help@x.com", False, True),
         ("email", "a@x.com", False, False), ("phone", "+1555", False, False),
+        ("device_id", "ann-phone", False, False),
     ], TRUTH)
+    weak = spark.createDataFrame([("device_id", "ann-phone")], WEAK)
 
-    got = _partition(linkable_truth(records, truth).collect())
+    linkable, strongly = _partitions(linkable_groups(records, truth, weak))
 
-    assert got == {
-        frozenset({"ann/1", "ann/2", "ann/3", "ann/4"}), frozenset({"ann/5"}),
-        frozenset({"ann/6"}), frozenset({"ann/7"}), frozenset({"ann/8"}),
-        frozenset({"bob/1"}), frozenset({"bob/2"}),
-    }
+    apart = {frozenset({r}) for r in ("ann/5", "ann/6", "ann/7", "ann/8", "bob/1", "bob/2")}
+    assert linkable == apart | {
+        frozenset({"ann/1", "ann/2", "ann/3", "ann/4", "ann/9", "ann/10"})}
+    assert strongly == apart | {
+        frozenset({"ann/1", "ann/2", "ann/3", "ann/4", "ann/10"}), frozenset({"ann/9"})}
+    # Without weak identifiers the two groupings are the same.
+    assert _partitions(linkable_groups(records, truth)) == (linkable, linkable)
+
+
+def _components(spark, records, rows, unusable) -> set[frozenset[str]]:
+    """The records' groups as connected components of the record–identifier graph, the
+    ``unusable`` identifiers left out."""
+    edges = spark.createDataFrame(
+        [(f"r:{rid}", f"i|{person}|{t}|{v}") for rid, person, ids in rows
+         for t, v in zip(IDENTIFIER_TYPES, ids, strict=True)
+         if v is not None and (t, v) not in unusable], "src string, dst string")
+    labels = connected_components(edges).labels
+    return _partition(
+        records.select("record_id", F.concat(F.lit("r:"), "record_id").alias("node"))
+        .join(labels, "node", "left")
+        .select("record_id", F.coalesce("component", "node")).collect())
 
 
 def test_linkable_groups_agree_with_connected_components_on_random_records(spark):
-    """Small identifier pools so records chain; Arrow batches of 7 rows so persons' rows
-    span batches."""
+    """Small identifier pools so records chain; a random set of weak devices; Arrow batches
+    of 7 rows so persons' rows span batches."""
     rng = random.Random(12)
     pools = {t: [f"{t}-{i}" for i in range(12)] for t in ("email", "phone", "device_id")}
     rows = []
@@ -85,23 +116,19 @@ def test_linkable_groups_agree_with_connected_components_on_random_records(spark
         [(t, v, rng.random() < 0.1, rng.random() < 0.05) for t, pool in pools.items()
          for v in pool], TRUTH)
     unusable = {(t, v) for t, v, shared, denied in truth.collect() if shared or denied}
-    edges = spark.createDataFrame(
-        [(f"r:{rid}", f"i|{person}|{t}|{v}") for rid, person, ids in rows
-         for t, v in zip(IDENTIFIER_TYPES, ids, strict=True)
-         if v is not None and (t, v) not in unusable], "src string, dst string")
-    labels = connected_components(edges).labels
-    expected = _partition(
-        records.select("record_id", F.concat(F.lit("r:"), "record_id").alias("node"))
-        .join(labels, "node", "left")
-        .select("record_id", F.coalesce("component", "node")).collect())
+    weak = {("device_id", v) for v in rng.sample(pools["device_id"], 5)}
+    expected = (_components(spark, records, rows, unusable),
+                _components(spark, records, rows, unusable | weak))
 
     key = "spark.sql.execution.arrow.maxRecordsPerBatch"
     before = spark.conf.get(key)
     spark.conf.set(key, "7")
     try:
-        got = _partition(linkable_truth(records, truth).collect())
+        got = _partitions(linkable_groups(records, truth, spark.createDataFrame(sorted(weak),
+                                                                                 WEAK)))
     finally:
         spark.conf.set(key, before)
 
     assert got == expected
-    assert any(len(g) > 2 for g in got)  # the data did chain records
+    assert expected[0] != expected[1]  # the weak devices did split groups
+    assert any(len(g) > 2 for g in got[1])  # the data did chain records

@@ -66,13 +66,13 @@ def collect_observations(observations: DataFrame, limit: int
             for r in rows]
 
 
-def reached_links(stored: DataFrame | None, observations: list[resolve_local.Observation],
-                  params: IdentityParams) -> list[dict]:
-    """The link rows ``resolve`` needs: those of the batch's usable identifiers and every row
-    of the profiles they reach (a merge repoints all of them). One Spark job."""
+def reached_links(stored: DataFrame | None,
+                  rows: list[resolve_local.IdentifierRow]) -> list[dict]:
+    """The link rows ``resolve`` needs: those of the batch's usable identifiers (``rows``)
+    and every row of the profiles they reach (a merge repoints all of them). One Spark job."""
     if stored is None:
         return []
-    keys = sorted({r.key for r in resolve_local.identifier_rows(observations, params)})
+    keys = sorted({r.key for r in rows})
     if not keys:
         return []
     pairs = stored.sparkSession.createDataFrame(keys, "id_type string, id_value string")
@@ -92,9 +92,10 @@ def resolve_small(
     records = collect_observations(observations, params.local_max_records + 1)
     if len(records) > params.local_max_records:
         return None
-    existing = reached_links(stored_links, records, params)
-    result = resolve_local.resolve(records, existing, params, now=micros(now))
-    assigned = resolve_local.assign_profiles(records, result.links, params)
+    rows = resolve_local.identifier_rows(records, params)
+    existing = reached_links(stored_links, rows)
+    result = resolve_local.resolve(records, existing, params, now=micros(now), rows=rows)
+    assigned = resolve_local.assign_profiles(records, result.links, params, rows=rows)
     return (
         frame_of(spark, existing, LINKS),
         IdentityResult(links=frame_of(spark, result.links, LINKS),

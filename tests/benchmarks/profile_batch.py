@@ -4,13 +4,16 @@ on, then the root SQL executions of one batch with their durations and the time 
 Not a benchmark (``make bench`` measures the job as its own process): a profiler for issue 12's
 "profile before changing". The session is the stream's own (``stream_conf``: its shuffle
 partitions, AQE off), the lakehouse a scratch one, seeded with one batch of
-``--seed-records`` generated records; then ``--batches`` one-record batches. Each batch is
+``--seed-records`` generated records; then ``--batches`` batches of ``--batch-records`` records
+(one by default). Each batch is
 compiled or interpreted by the stream's own rule (``streaming.interpreted_max_records``). The
 chatbot hop needs Redis (``make services-up``); without it, ``--no-chatbot``. The probable
 refresher is not started (it runs beside the batches, not in them). docs/performance.md,
 "Where a warm one-record batch goes now", came from this.
 
     python -m tests.benchmarks.profile_batch --customers 5000 --seed-records 20000 --batches 8
+    python -m tests.benchmarks.profile_batch --batches 1 --batch-records 100000 \
+        --set identity.local_max_records=20000     # a large batch, identity on Spark
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+import yaml
 
 from pipelines.config import load_conf, overridden, relocated
 from pipelines.events.producer import EventStream, Shares, synthetic_population
@@ -38,9 +43,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--customers", type=int, default=5000)
     p.add_argument("--seed-records", type=int, default=20000)
     p.add_argument("--batches", type=int, default=8)
+    p.add_argument("--batch-records", type=int, default=1,
+                   help="records in each batch after the seed")
     p.add_argument("--show", type=int, default=0, help="batch to list (default: the last)")
     p.add_argument("--no-chatbot", action="store_true")
     p.add_argument("--dir", help="scratch directory (default: a new temporary one)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting for this run (YAML value), e.g. identity.local_max_records=0")
     args = p.parse_args(argv)
     root = Path(args.dir or tempfile.mkdtemp(prefix="profilake-profile-"))
     events_dir = root / "eventlog"
@@ -50,14 +59,15 @@ def main(argv: list[str] | None = None) -> None:
                 "spark.eventLog.enabled": "true", "spark.eventLog.compress": "false",
                 "spark.eventLog.dir": events_dir.as_uri()}
     conf = overridden(conf, {"spark.settings": settings, "cache.prefix": "profile-batch",
-                             "streaming.chatbot_sync": not args.no_chatbot})
+                             "streaming.chatbot_sync": not args.no_chatbot,
+                             **dict(_setting(s) for s in args.set)})
     spark = get_spark(conf, "profilake-profile-batch")
     ctx = StreamContext.from_conf(conf)
     ctx.probable, ctx.lock = None, None
     messages = EventStream(synthetic_population(args.customers, seed=3), Shares(), 3600, seed=3)
     offset = 0
     marks: list[float] = []
-    for batch_id, size in enumerate([args.seed_records] + [1] * args.batches):
+    for batch_id, size in enumerate([args.seed_records] + [args.batch_records] * args.batches):
         rows = []
         for _ in range(size):
             m = next(messages)
@@ -65,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
                          datetime.now(UTC)))
             offset += 1
         # The stream's own rule (no checkpoint here to size the batch from): the seed batch
-        # compiles, the one-record batches run interpreted.
+        # compiles; small batches run interpreted.
         _choose_codegen(spark, ctx, size)
         marks.append(time.time() * 1000)
         started = time.perf_counter()
@@ -78,6 +88,13 @@ def main(argv: list[str] | None = None) -> None:
     show = args.show or args.batches
     for line in root_executions(events_dir, marks[show], marks[show + 1]):
         print(line)
+
+
+def _setting(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise SystemExit(f"--set wants KEY=VALUE, got {text!r}")
+    return key, yaml.safe_load(value)
 
 
 def root_executions(events_dir: Path, start_ms: float, end_ms: float) -> list[str]:

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from pipelines.config import load_conf, overridden
+from pipelines.config import flag_values, load_conf, overridden
 from pipelines.hot.lane import HotLane
 
 
@@ -34,7 +34,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     conf = load_conf(args.env)
-    values = dict(item.split("=", 1) for item in args.set)
+    values = flag_values(conf, args.set)
     if args.topic:
         values["streaming.topics"] = list(args.topic)
     if values:

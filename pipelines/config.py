@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,6 +173,20 @@ def overridden(conf: Conf, values: Mapping[str, Any]) -> Conf:
             raise ConfigError(f"unknown config key '{key}'")
         node[leaf] = value
     return Conf(data, conf.env, conf.files, conf.project_dir)
+
+
+def flag_values(conf: Conf, items: Iterable[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` flags as values for ``overridden``. A value replacing a string stays
+    the text as typed (a prefix ``0123`` or ``off`` is not a number or a boolean); any other
+    value is read as YAML, as an overlay file would give it (``6380`` an int, ``false`` False,
+    ``[a, b]`` a list). A flag without ``=`` or naming a key ``conf`` lacks is refused."""
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set wants KEY=VALUE, got {item!r}")
+        values[key] = text if isinstance(conf.get(key), str) else yaml.safe_load(text)
+    return values
 
 
 def resolve_location(value: str, base: Path) -> str:

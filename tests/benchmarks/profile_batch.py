@@ -25,9 +25,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
-from pipelines.config import load_conf, overridden, relocated
+from pipelines.config import flag_values, load_conf, overridden, relocated
 from pipelines.events.producer import EventStream, Shares, synthetic_population
 from pipelines.session import get_spark
 from pipelines.stream.microbatch import StreamContext, _choose_codegen, process_batch
@@ -49,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-chatbot", action="store_true")
     p.add_argument("--dir", help="scratch directory (default: a new temporary one)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a setting for this run (YAML value), e.g. identity.local_max_records=0")
+                   help="a setting for this run, as profilake-hot --set takes it, "
+                        "e.g. identity.local_max_records=0")
     args = p.parse_args(argv)
     root = Path(args.dir or tempfile.mkdtemp(prefix="profilake-profile-"))
     events_dir = root / "eventlog"
@@ -60,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
                 "spark.eventLog.dir": events_dir.as_uri()}
     conf = overridden(conf, {"spark.settings": settings, "cache.prefix": "profile-batch",
                              "streaming.chatbot_sync": not args.no_chatbot,
-                             **dict(_setting(s) for s in args.set)})
+                             **flag_values(conf, args.set)})
     spark = get_spark(conf, "profilake-profile-batch")
     ctx = StreamContext.from_conf(conf)
     ctx.probable, ctx.lock = None, None
@@ -88,13 +87,6 @@ def main(argv: list[str] | None = None) -> None:
     show = args.show or args.batches
     for line in root_executions(events_dir, marks[show], marks[show + 1]):
         print(line)
-
-
-def _setting(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise SystemExit(f"--set wants KEY=VALUE, got {text!r}")
-    return key, yaml.safe_load(value)
 
 
 def root_executions(events_dir: Path, start_ms: float, end_ms: float) -> list[str]:

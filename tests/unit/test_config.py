@@ -142,3 +142,19 @@ def test_overridden_replaces_dotted_keys_and_refuses_unknown_ones():
     assert (conf["cache.prefix"], conf["redis.port"]) == ("t1", 1)
     with pytest.raises(ConfigError, match="cache.prefx"):
         overridden(conf, {"cache.prefx": "x"})
+
+
+def test_flag_values_keep_strings_as_typed_and_read_the_rest_as_yaml():
+    from pipelines.config import flag_values
+
+    conf = load_conf("test")
+    values = flag_values(conf, ["cache.prefix=0123", "hot.group_id=off", "redis.port=6380",
+                                "streaming.chatbot_sync=false", "cache.prefix=a=b"])
+    # The later flag wins; "=" after the first belongs to the value.
+    assert values == {"cache.prefix": "a=b", "hot.group_id": "off", "redis.port": 6380,
+                      "streaming.chatbot_sync": False}
+    assert flag_values(conf, ["cache.prefix=0123"]) == {"cache.prefix": "0123"}
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        flag_values(conf, ["redis.port"])
+    with pytest.raises(ConfigError, match="cache.prefx"):
+        flag_values(conf, ["cache.prefx=x"])

@@ -7,7 +7,10 @@ Two engines, one suite: GX's Spark engine runs a Spark job per metric, which cos
 second per validation however small the batch; a small batch (a streaming micro-batch, a
 merge of the touched profiles) is validated instead by GX's pandas engine on the suite's
 columns collected to the driver (measured: ~40 ms). The expectations, and so the verdict, are
-the same; the threshold is conf ``gate.local_validation_max_rows``.
+the same; the threshold is conf ``gate.local_validation_max_rows``. A column the suite only
+checks for nulls travels to the driver as a flag (null stays null, any value becomes true):
+GX reads nothing else of it, and a map or a JSON document would cost more to convert to Python
+objects than the whole validation (docs/performance.md, "Null checks collect a flag").
 """
 
 from __future__ import annotations
@@ -17,11 +20,15 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.gate.suites import Suite
 
+# Expectations that read only whether each value is null.
+NULLNESS_ONLY = frozenset(
+    {"expect_column_values_to_not_be_null", "expect_column_values_to_be_null"}
+)
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
 
@@ -85,16 +92,23 @@ def _batch_definition(engine: str):
     return _state["context"], _state[engine]
 
 
-def suite_columns(suite: Suite) -> list[str]:
-    """The columns the suite's expectations read, in first-use order."""
-    seen: dict[str, None] = {}
+def _columns_of(kwargs: dict[str, Any]) -> list[str]:
+    named = [str(kwargs[k]) for k in ("column", "column_A", "column_B") if k in kwargs]
+    return named + [str(c) for c in kwargs.get("column_list", ())]
+
+
+def _local_columns(suite: Suite) -> list[Column]:
+    """What the pandas engine collects: the columns the suite reads, in first-use order, each
+    as a null flag when every expectation reading it only checks nulls."""
+    readers: dict[str, set[str]] = {}
     for e in suite.expectations:
-        for key in ("column", "column_A", "column_B"):
-            if key in e.kwargs:
-                seen[str(e.kwargs[key])] = None
-        for c in e.kwargs.get("column_list", ()):
-            seen[str(c)] = None
-    return list(seen)
+        for c in _columns_of(e.kwargs):
+            readers.setdefault(c, set()).add(e.type)
+    return [
+        F.when(F.col(f"`{c}`").isNotNull(), F.lit(True)).alias(c)
+        if types <= NULLNESS_ONLY else F.col(f"`{c}`")
+        for c, types in readers.items()
+    ]
 
 
 def _gx_suite(context, suite: Suite):
@@ -127,7 +141,7 @@ def validate(
     data = df
     if engine == "pandas":
         # A constant column keeps the row count when the suite names no column.
-        data = df.select(*[F.col(f"`{c}`") for c in suite_columns(suite)] or [F.lit(1)]).toPandas()
+        data = df.select(*_local_columns(suite) or [F.lit(1)]).toPandas()
     with _lock:  # the GX context is not thread-safe; streaming may call from several threads
         context, batch_definition = _batch_definition(engine)
         gx_suite = _gx_suite(context, suite)

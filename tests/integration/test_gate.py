@@ -166,6 +166,36 @@ def test_both_validation_engines_give_the_same_verdict(spark, tmp_path, local_ma
     assert clean.success
 
 
+@pytest.mark.parametrize("local_max_rows", [0, 1000], ids=["spark_engine", "pandas_engine"])
+def test_null_checks_count_the_same_on_maps_and_documents(spark, tmp_path, local_max_rows):
+    """A column only checked for nulls reaches the pandas engine as a null flag: the counts,
+    ``mostly`` and a second check on a column that is also null-checked stay exact."""
+    from pipelines.gate.suites import load_suite
+    from pipelines.gate.validate import validate
+
+    suite_file = tmp_path / "docs.json"
+    suite_file.write_text(json.dumps({"name": "docs", "expectations": [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "ids"}},
+        {"type": "expect_column_values_to_not_be_null",
+         "kwargs": {"column": "document", "mostly": 0.5}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "tier"}},
+        {"type": "expect_column_values_to_be_in_set",
+         "kwargs": {"column": "tier", "value_set": ["free", "premium"]}},
+    ]}))
+    rows = [({"email": ["a@x.io"]}, '{"tier": "free"}', "free"),
+            (None, '{"tier": "gold"}', "gold"),
+            ({}, None, None)]  # an empty map is a value, not a null
+    df = spark.createDataFrame(rows, "ids map<string,array<string>>, document string, tier string")
+    outcome = validate(df, load_suite(suite_file), rows=len(rows), local_max_rows=local_max_rows)
+    got = [(o.label.split("(")[0], o.success, o.unexpected_count) for o in outcome.outcomes]
+    assert got == [
+        ("expect_column_values_to_not_be_null", False, 1),  # ids: the second row
+        ("expect_column_values_to_not_be_null", True, 1),  # document: 2 of 3 >= mostly 0.5
+        ("expect_column_values_to_not_be_null", False, 1),  # tier: the third row
+        ("expect_column_values_to_be_in_set", False, 1),  # gold; the null is skipped
+    ]
+
+
 
 def test_deferred_results_are_appended_in_one_commit(spark, catalog):
     from pipelines.gate import deferred_results

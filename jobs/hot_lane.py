@@ -6,7 +6,8 @@ within milliseconds (docs/streaming.md, "Hot lane").
 
 Not a Spark job: a kafka-python consumer in the ``hot.group_id`` group. Run one per machine or
 container; partitions spread over the group's members. SIGINT or SIGTERM stops it between two
-polled batches, with exit 0 and a one-line summary.
+polled batches, with exit 0 and a one-line summary. A bad conf or ``--set`` exits 2 with one
+line naming it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 
-from pipelines.config import flag_values, load_conf, overridden
+from pipelines.config import ConfigError, flag_values, load_conf, overridden
 from pipelines.hot.lane import HotLane
 
 
@@ -33,8 +34,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
-    conf = load_conf(args.env)
-    values = flag_values(conf, args.set)
+    try:
+        conf = load_conf(args.env)
+        values = flag_values(conf, args.set)
+    except ConfigError as exc:  # a bad conf or --set: one line, as the other jobs say it
+        print(f"profilake-hot: {exc}", file=sys.stderr)
+        return 2
     if args.topic:
         values["streaming.topics"] = list(args.topic)
     if values:

@@ -158,3 +158,12 @@ def test_flag_values_keep_strings_as_typed_and_read_the_rest_as_yaml():
         flag_values(conf, ["redis.port"])
     with pytest.raises(ConfigError, match="cache.prefx"):
         flag_values(conf, ["cache.prefx=x"])
+
+
+def test_the_hot_lane_names_a_bad_flag_in_one_line(capsys):
+    from jobs.hot_lane import main
+
+    assert main(["--env", "test", "--set", "cache.prefx=x"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("profilake-hot: ") and "cache.prefx" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -9,7 +9,9 @@ Three phases on one scratch lakehouse, each on its own throw-away topic:
 3. freshness: a sender paced at ``rate`` events/s with event_time = send time while the
    stream runs with its processing-time trigger; per event, lag = the time its profile MERGE
    committed (the event's ``ingested_at``) − event_time; p50 / p99 over every event sent.
-Each row also names the micro-batch steps that took the most time (from ``stream_metrics``).
+Each row also names the micro-batch steps that took the most time (from ``stream_metrics``,
+averaged over the row's batches) and, per batch, its records, the profiles it wrote and the
+sum of its steps' seconds (``per_batch``).
 """
 
 from __future__ import annotations
@@ -104,6 +106,14 @@ def _run_available_now(spark, conf: Conf, settings: StreamSettings) -> dict[str,
             "records_per_s": round(rows / seconds, 1), "batch_metrics": batches}
 
 
+def _per_batch(batches: list[dict]) -> str:
+    """``records/profiles written/steps' seconds`` of each batch, in order."""
+    return "; ".join(
+        f"{b['input_rows']}/{b['profiles_written']}/{sum((b.get('step_s') or {}).values()):.1f}s"
+        for b in batches
+    )
+
+
 def _top_steps(batches: list[dict], k: int = 4) -> str:
     total: dict[str, float] = {}
     for b in batches:
@@ -147,7 +157,8 @@ def run(ctx) -> list[dict]:
                      "events": report.sent, "batches": tput["batches"],
                      "seconds": tput["seconds"], "events_per_s": tput["records_per_s"],
                      "max_offsets_per_trigger": base.max_offsets_per_trigger,
-                     "slowest_steps": _top_steps(tput["batch_metrics"])})
+                     "slowest_steps": _top_steps(tput["batch_metrics"]),
+                     "per_batch": _per_batch(tput["batch_metrics"])})
 
         # 3. freshness at a steady rate
         fresh_topic = new_topic(conf)
@@ -180,7 +191,7 @@ def run(ctx) -> list[dict]:
                      "p50_s": round(lags["p"][0], 2) if lags["p"] else None,
                      "p99_s": round(lags["p"][1], 2) if lags["p"] else None,
                      "max_s": round(lags["max"], 2) if lags["max"] is not None else None,
-                     "slowest_steps": _top_steps(batches)})
+                     "slowest_steps": _top_steps(batches), "per_batch": _per_batch(batches)})
     finally:
         if not was_running:
             kafka.stop(conf)

@@ -54,3 +54,11 @@ def test_a_failing_benchmark_is_recorded_and_the_others_still_run(
     ]
     assert len(set(roots)) == 2  # a scratch lakehouse each
     assert "failed: bench_zz_fails" in capsys.readouterr().err
+
+
+def test_the_stream_bench_lists_each_batch_in_order() -> None:
+    from tests.benchmarks.bench_stream import _per_batch
+
+    batches = [{"input_rows": 100000, "profiles_written": 62000, "step_s": {"a": 1.5, "b": 2}},
+               {"input_rows": 1, "profiles_written": 0, "step_s": {}}]
+    assert _per_batch(batches) == "100000/62000/3.5s; 1/0/0.0s"

@@ -6,8 +6,8 @@ within milliseconds (docs/streaming.md, "Hot lane").
 
 Not a Spark job: a kafka-python consumer in the ``hot.group_id`` group. Run one per machine or
 container; partitions spread over the group's members. SIGINT or SIGTERM stops it between two
-polled batches, with exit 0 and a one-line summary. A bad conf or ``--set`` exits 2 with one
-line naming it.
+polled batches, with exit 0 and a one-line summary. A conf that does not load, or a ``--set``
+without ``=`` or naming a key the conf lacks, exits 2 with one line naming it.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         conf = load_conf(args.env)
         values = flag_values(conf, args.set)
-    except ConfigError as exc:  # a bad conf or --set: one line, as the other jobs say it
+    except ConfigError as exc:  # one line, as profilake-monitor and -maintain say it
         print(f"profilake-hot: {exc}", file=sys.stderr)
         return 2
     if args.topic:

@@ -125,6 +125,14 @@ def _claim_path(path: Path) -> Path:
     return path.with_name(path.name + ".wanted")
 
 
+def _write_whole(path: Path, owner: dict) -> None:
+    """Write ``owner`` to ``path`` so that readers see no file or all of it: a plain write is
+    seen empty between its create and its write, and a claim read empty is no claim."""
+    part = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.part")
+    part.write_text(json.dumps(owner), encoding="utf-8")
+    os.replace(part, path)
+
+
 def _live_claim(path: Path, stale_after_s: float) -> dict:
     """The owner of a live claim on the lock at ``path``; empty when none (or stale)."""
     claimant = _read(_claim_path(path))
@@ -160,7 +168,7 @@ def waiting_lock(
     if claim:
         path.parent.mkdir(parents=True, exist_ok=True)
         mine = _owner(label)
-        wanted.write_text(json.dumps(mine), encoding="utf-8")
+        _write_whole(wanted, mine)
     try:
         while True:
             claimant = {} if claim else _live_claim(path, stale_after_s)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -176,3 +177,25 @@ def test_a_claimant_goes_before_a_thread_that_would_join_the_hold(tmp_path):
     join.join(10)
     assert order == ["ingest", "refresh"]
     assert not path.exists()
+
+
+def test_a_claim_is_whole_whenever_it_can_be_seen(tmp_path, monkeypatch):
+    """Between a file's create and its write a reader sees it empty, and an empty claim reads
+    as no claim: the claim file must appear whole or not at all."""
+    from pipelines.locks import _live_claim
+
+    path = tmp_path / "w.lock"
+    wanted = tmp_path / "w.lock.wanted"
+    seen: list[bool] = []
+    write_text = Path.write_text
+
+    def watched(self, data, *args, **kwargs):
+        self.touch()  # what the write's own open leaves for an instant
+        if wanted.exists():
+            seen.append(bool(_live_claim(path, 3600)))
+        return write_text(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", watched)
+    with waiting_lock(path, 3600, "profilake-ingest", wait_s=5, claim=True):
+        pass
+    assert False not in seen, "a reader found the claim file empty"

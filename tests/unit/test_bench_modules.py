@@ -22,7 +22,7 @@ def test_a_benchmark_imports_and_has_its_run(name: str) -> None:
     assert callable(module.run)
 
 
-@pytest.mark.parametrize("name", ["profile_batch", "profile_ingest"])
+@pytest.mark.parametrize("name", ["profile_batch", "profile_ingest", "profile_layouts"])
 def test_a_profiler_imports_and_has_its_main(name: str) -> None:
     module = importlib.import_module(f"tests.benchmarks.{name}")
     assert callable(module.main)

@@ -247,7 +247,8 @@ def run(ctx) -> list[dict]:
         seed_topic = new_topic(conf, "hot")
         seeded = send_seed(conf, seed_topic, people)
         seed = _run_available_now(spark, conf, base.with_overrides(
-            topics=(seed_topic,), query_name="bench_hot_seed", max_offsets_per_trigger=seeded))
+            topics=(seed_topic,), query_name="bench_hot_seed", max_offsets_per_trigger=seeded),
+            seeded)
         rows.append({"name": "hot_seed_profiles", "profiles": n_profiles,
                      "records": seed["records"], "seconds": seed["seconds"]})
 

@@ -107,7 +107,13 @@ def whole_backlog_cap(cap: int, backlog: int, partitions: int) -> int:
     return max(cap, backlog + partitions)
 
 
-def _run_available_now(spark, conf: Conf, settings: StreamSettings) -> dict[str, Any]:
+def _run_available_now(spark, conf: Conf, settings: StreamSettings,
+                       backlog: int) -> dict[str, Any]:
+    """Drain a topic holding ``backlog`` pre-loaded records in one availableNow run, a backlog
+    that fits under the settings' cap in one batch (``whole_backlog_cap``)."""
+    cap = whole_backlog_cap(settings.max_offsets_per_trigger, backlog,
+                            int(conf.get("kafka.topics.events.partitions")))
+    settings = settings.with_overrides(max_offsets_per_trigger=cap)
     batches: list[dict] = []
     start = time.perf_counter()
     stream = start_profile_stream(spark, conf, settings=settings, available_now=True,
@@ -119,7 +125,8 @@ def _run_available_now(spark, conf: Conf, settings: StreamSettings) -> dict[str,
         raise RuntimeError(f"stream failed: {stream.query.exception()}")
     rows = sum(b["input_rows"] for b in batches)
     return {"records": rows, "seconds": round(seconds, 2), "batches": len(batches),
-            "records_per_s": round(rows / seconds, 1), "batch_metrics": batches}
+            "records_per_s": round(rows / seconds, 1), "batch_metrics": batches,
+            "max_offsets_per_trigger": cap}
 
 
 def _per_batch(batches: list[dict]) -> str:
@@ -156,10 +163,9 @@ def run(ctx) -> list[dict]:
         # 1. seed the existing profiles through the stream itself
         seed_topic = new_topic(conf)
         seeded = send_seed(conf, seed_topic, people)
-        partitions = int(conf.get("kafka.topics.events.partitions"))
         seed = _run_available_now(spark, conf, base.with_overrides(
-            topics=(seed_topic,), query_name="bench_seed",
-            max_offsets_per_trigger=whole_backlog_cap(seeded, seeded, partitions)))
+            topics=(seed_topic,), query_name="bench_seed", max_offsets_per_trigger=seeded),
+            seeded)
         profiles = spark.read.format("delta").load(catalog.path("profiles")).count()
         rows.append({"name": "stream_seed_profiles", "profiles": profiles,
                      "records": seed["records"], "seconds": seed["seconds"],
@@ -169,13 +175,12 @@ def run(ctx) -> list[dict]:
         topic = new_topic(conf)
         settings = settings_from_conf(conf, topic=topic, rate=0, count=n_events)
         report = produce(settings, people)
-        cap = whole_backlog_cap(base.max_offsets_per_trigger, report.sent, partitions)
         tput = _run_available_now(spark, conf, base.with_overrides(
-            topics=(topic,), query_name="bench_throughput", max_offsets_per_trigger=cap))
+            topics=(topic,), query_name="bench_throughput"), report.sent)
         rows.append({"name": "stream_throughput", "profiles": profiles,
                      "events": report.sent, "batches": tput["batches"],
                      "seconds": tput["seconds"], "events_per_s": tput["records_per_s"],
-                     "max_offsets_per_trigger": cap,
+                     "max_offsets_per_trigger": tput["max_offsets_per_trigger"],
                      "slowest_steps": _top_steps(tput["batch_metrics"]),
                      "per_batch": _per_batch(tput["batch_metrics"])})
 

@@ -22,10 +22,11 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipelines.config import flag_values, load_conf, overridden, relocated
+from pipelines.config import Conf, flag_values, load_conf, overridden, relocated
 from pipelines.events.producer import EventStream, Shares, synthetic_population
 from pipelines.session import get_spark
 from pipelines.stream.microbatch import StreamContext, _choose_codegen, process_batch
@@ -61,18 +62,11 @@ def main(argv: list[str] | None = None) -> None:
                              "streaming.chatbot_sync": not args.no_chatbot,
                              **flag_values(conf, args.set)})
     spark = get_spark(conf, "profilake-profile-batch")
-    ctx = StreamContext.from_conf(conf)
-    ctx.probable, ctx.lock = None, None
-    messages = EventStream(synthetic_population(args.customers, seed=3), Shares(), 3600, seed=3)
-    offset = 0
+    ctx = batches_alone(conf)
+    records = kafka_records(args.customers)
     marks: list[float] = []
     for batch_id, size in enumerate([args.seed_records] + [args.batch_records] * args.batches):
-        rows = []
-        for _ in range(size):
-            m = next(messages)
-            rows.append((m.key, m.value, "profilake.events", offset % 4, offset,
-                         datetime.now(UTC)))
-            offset += 1
+        rows = [next(records) for _ in range(size)]
         # The stream's own rule (no checkpoint here to size the batch from): the seed batch
         # compiles; small batches run interpreted.
         _choose_codegen(spark, ctx, size)
@@ -87,6 +81,22 @@ def main(argv: list[str] | None = None) -> None:
     show = args.show or args.batches
     for line in root_executions(events_dir, marks[show], marks[show + 1]):
         print(line)
+
+
+def kafka_records(customers: int) -> Iterator[tuple]:
+    """Kafka source rows (``KAFKA_ROW``) of the generator's messages for ``customers``
+    customers, offsets from 0 over four partitions: the same sequence on every call."""
+    messages = EventStream(synthetic_population(customers, seed=3), Shares(), 3600, seed=3)
+    for offset, m in enumerate(messages):
+        yield (m.key, m.value, "profilake.events", offset % 4, offset, datetime.now(UTC))
+
+
+def batches_alone(conf: Conf) -> StreamContext:
+    """The stream's context without the probable refresher and the writers' lock: the
+    batches alone, as a profiler wants them."""
+    ctx = StreamContext.from_conf(conf)
+    ctx.probable, ctx.lock = None, None
+    return ctx
 
 
 def root_executions(events_dir: Path, start_ms: float, end_ms: float) -> list[str]:

@@ -3,7 +3,7 @@ copied once per variant; the same batches run through ``process_batch`` on each 
 table's MERGE times are read back from its Delta log (``operationMetrics.executionTimeMs``).
 
 Not a benchmark (``make bench`` measures the job as its own process): a profiler for issue 12,
-like ``profile_batch``, whose session settings and generator it shares. Variants:
+like ``profile_batch``, whose generated records and batch context it shares. Variants:
 
 - ``plain``: the tables as the seed batch wrote them;
 - ``dv``: deletion vectors on ``profiles`` and ``identity_links`` (the two tables only Spark
@@ -26,19 +26,16 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from pipelines.catalog import Catalog
-from pipelines.config import Conf, load_conf, overridden, relocated
-from pipelines.events.producer import EventStream, Shares, synthetic_population
+from pipelines.config import load_conf, overridden, relocated
 from pipelines.session import get_spark
 from pipelines.stream.microbatch import StreamContext, _choose_codegen, process_batch
 from pipelines.stream.settings import stream_conf
-from tests.benchmarks.profile_batch import KAFKA_ROW
+from tests.benchmarks.profile_batch import KAFKA_ROW, batches_alone, kafka_records
 
 VARIANTS = ("plain", "dv", "small")
 SPARK_ONLY = ("profiles", "identity_links")
@@ -65,11 +62,11 @@ def main(argv: list[str] | None = None) -> None:
     root = Path(args.dir or tempfile.mkdtemp(prefix="profilake-layouts-"))
     base = stream_conf(relocated(load_conf("local"), str(root / "seed")))
     spark = get_spark(base, "profilake-profile-layouts")
-    records = _records(args.customers)
+    records = kafka_records(args.customers)
     seed = [next(records) for _ in range(args.seed_records)]  # the same batches after it
     if not Path(Catalog(base).path("profiles")).exists():
-        _run(spark, _context(overridden(base, {"cache.prefix": "layouts-seed"})), 0, seed,
-             "seed")
+        _run(spark, batches_alone(overridden(base, {"cache.prefix": "layouts-seed"})), 0,
+             seed, "seed")
     del seed
     batches = [[next(records) for _ in range(n)] for n in sizes]
     for i, variant in enumerate(variants):
@@ -77,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(where, ignore_errors=True)
         shutil.copytree(root / "seed", where)
         conf = overridden(relocated(base, str(where)), {"cache.prefix": f"layouts-{i}"})
-        ctx = _context(conf)
+        ctx = batches_alone(conf)
         _lay_out(spark, ctx.catalog, variant, args.rows_per_file)
         seeded = {t: _commits(ctx.catalog.path(t)) for t in MERGED}
         for batch_id, batch in enumerate(batches, start=1):
@@ -87,18 +84,6 @@ def main(argv: list[str] | None = None) -> None:
                                        for t in MERGED}}),
               flush=True)
     spark.stop()
-
-
-def _records(customers: int) -> Iterator[tuple]:
-    messages = EventStream(synthetic_population(customers, seed=3), Shares(), 3600, seed=3)
-    for offset, m in enumerate(messages):
-        yield (m.key, m.value, "profilake.events", offset % 4, offset, datetime.now(UTC))
-
-
-def _context(conf: Conf) -> StreamContext:
-    ctx = StreamContext.from_conf(conf)
-    ctx.probable, ctx.lock = None, None  # as in profile_batch: the batches alone
-    return ctx
 
 
 def _lay_out(spark: SparkSession, catalog: Catalog, variant: str, rows_per_file: int) -> None:
